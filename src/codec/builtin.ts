@@ -1,0 +1,67 @@
+import { deserialize, serialize } from 'node:v8'
+import { Packr } from 'msgpackr'
+import type { BuiltinCodecName, Codec } from './types.js'
+
+export const jsonCodec: Codec<unknown> = {
+  name: 'json',
+  toWire(value) {
+    const text = JSON.stringify(value)
+    // JSON.stringify(undefined) and of functions yields undefined: no message to send.
+    if (text === undefined) throw new TypeError(`JSON cannot encode a value of type ${typeof value}`)
+    return text
+  },
+  fromWire: (ring, offset, length) => JSON.parse(ring.toString('utf8', offset, offset + length)),
+}
+
+export const stringCodec: Codec<string> = {
+  name: 'string',
+  toWire(value) {
+    if (typeof value !== 'string') throw new TypeError(`codec 'string' takes strings, got ${typeof value}`)
+    return value
+  },
+  fromWire: (ring, offset, length) => ring.toString('utf8', offset, offset + length),
+}
+
+export const bytesCodec: Codec<Uint8Array> = {
+  name: 'bytes',
+  toWire(value) {
+    if (!(value instanceof Uint8Array)) {
+      throw new TypeError(`codec 'bytes' takes a Uint8Array or Buffer, got ${typeof value}`)
+    }
+    return value
+  },
+  // A view into the ring: copy it if it must outlive the handler call.
+  fromWire: (ring, offset, length) => ring.subarray(offset, offset + length),
+}
+
+export const v8Codec: Codec<unknown> = {
+  name: 'v8',
+  toWire: (value) => serialize(value),
+  fromWire: (ring, offset, length) => deserialize(ring.subarray(offset, offset + length)),
+}
+
+function msgpackCodec(): Codec<unknown> {
+  const packr = new Packr({ useRecords: false })
+  return {
+    name: 'msgpack',
+    toWire: (value) => packr.pack(value),
+    fromWire: (ring, offset, length) => packr.unpack(ring.subarray(offset, offset + length)),
+  }
+}
+
+export function builtinCodec(name: BuiltinCodecName): Codec {
+  switch (name) {
+    case 'json':
+      return jsonCodec
+    case 'string':
+      return stringCodec as Codec
+    case 'bytes':
+      return bytesCodec as Codec
+    case 'v8':
+      return v8Codec
+    case 'msgpack':
+      return msgpackCodec()
+  }
+}
+
+export const BUILTIN_CODECS: readonly BuiltinCodecName[] = ['json', 'string', 'bytes', 'v8', 'msgpack']

@@ -1,0 +1,64 @@
+import { MessageChannel, type ResourceLimits } from 'node:worker_threads'
+import type { Remote } from 'comlink'
+import { Piscina } from 'piscina'
+import { type LaneControl, wrapControl } from '../lane/control.js'
+import type { LaneExit, LaneInit } from '../lane/protocol.js'
+
+export interface LanePoolOptions {
+  threads: number
+  resourceLimits?: ResourceLimits
+  env?: Record<string, string>
+  execArgv?: string[]
+  workerData?: unknown
+}
+
+/** A running lane task: how it ends, and its control channel. */
+export interface LaneTask {
+  exit: Promise<LaneExit>
+  control: Remote<LaneControl>
+}
+
+const LANE_TASK = new URL('../../workers/lane-task.js', import.meta.url).href
+
+/**
+ * Hosts lane tasks on Piscina: one long-running task per worker, each owning one lane. When a
+ * worker dies Piscina rejects its task and starts a replacement; the queue then restarts the
+ * lane on it from RELEASE. Piscina's own task channel carries only the lane's setup.
+ */
+export class LanePool {
+  private readonly piscina: Piscina
+
+  constructor(options: LanePoolOptions) {
+    this.piscina = new Piscina({
+      filename: LANE_TASK,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // Lane tasks never return to Piscina's idle wait while they run; don't block in it.
+      atomics: 'disabled',
+      resourceLimits: options.resourceLimits,
+      env: options.env,
+      execArgv: options.execArgv,
+      workerData: options.workerData,
+    })
+  }
+
+  get threads(): number {
+    return this.piscina.threads.length
+  }
+
+  runLane(init: LaneInit): LaneTask {
+    const { port1, port2 } = new MessageChannel()
+    const exit = this.piscina.run({ ...init, control: port2 }, { transferList: [port2] }) as Promise<LaneExit>
+    const control = wrapControl(port1)
+    // Don't let the control port alone keep the process alive.
+    port1.unref()
+    exit.finally(() => port1.close()).catch(() => {})
+    return { exit, control }
+  }
+
+  async destroy(): Promise<void> {
+    await this.piscina.destroy()
+  }
+}

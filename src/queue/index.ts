@@ -1,0 +1,12 @@
+import { Queue } from './queue.js'
+import type { QueueOptions } from './options.js'
+
+export type { QueueOptions, Threads } from './options.js'
+export type { DeadLetter, PushOptions, QueueEvents, StopReport } from './queue.js'
+export { Queue } from './queue.js'
+export type { LaneStats, LatencyStats, QueueStats } from './stats.js'
+
+/** Creates a queue; options are checked now (typed errors), workers start on `start()`. */
+export function createQueue(options: QueueOptions): Queue {
+  return new Queue(options)
+}

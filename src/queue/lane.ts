@@ -1,0 +1,285 @@
+import { deserialize } from 'node:v8'
+import type { Codec } from '../codec/index.js'
+import { ConveyorError } from '../errors.js'
+import {
+  COMPLETION_PREFIX,
+  Completion,
+  deathsOf,
+  type SerializedError,
+  STAT_SLOTS,
+  Tag,
+  withDeaths,
+} from '../lane/protocol.js'
+import {
+  adoptRelease,
+  createRingBuffer,
+  doneCursor,
+  RingReader,
+  RingWriter,
+  recordAt,
+  recordsFrom,
+  setTag,
+} from '../ring/index.js'
+import type { Pending } from './pending.js'
+
+/** What a lane reports to its queue as the worker finishes messages. */
+export interface LaneEvents {
+  completed(count: number): void
+  latency(ms: number): void
+  failed(error: Error, message: unknown, attempt: number): void
+  deadLettered(error: Error, message: unknown, pending: Pending | undefined): void
+  rejected(): void
+}
+
+/** One message in one out of SAMPLE_EVERY gets its push → done latency measured. */
+const SAMPLE_EVERY = 16
+
+/**
+ * The main-thread side of one lane: writes records, and turns the worker's progress
+ * (RELEASE, and the completion ring) into acks, results, failures and dead letters.
+ *
+ * The ack FIFO holds one entry per record in the ring, in ring order: the record's end cursor,
+ * what to settle (often nothing), and a push timestamp for sampled records. A lane is handled
+ * in order, so when RELEASE passes an end cursor that record is done: no per-message message.
+ * The ring holds at most capacity/8 records (8-byte minimum), so the FIFO has a fixed size.
+ */
+export class Lane {
+  readonly requests: SharedArrayBuffer
+  readonly completions: SharedArrayBuffer
+  readonly stats: SharedArrayBuffer
+  readonly writer: RingWriter
+  readonly statSlots: Float64Array
+  /** The worker currently serving this lane (changes when one dies). */
+  generation = 0
+  watching = false
+  private readonly completionReader: RingReader
+  private readonly ring: Buffer
+  private readonly out: Buffer
+  private readonly ends: Int32Array
+  private readonly pending: (Pending | undefined)[]
+  private readonly born: Float64Array
+  private head = 0
+  private count = 0
+  private runs = 0
+  private sampleClock = 0
+
+  constructor(
+    readonly index: number,
+    capacity: number,
+    private readonly codec: Codec,
+    private readonly events: LaneEvents,
+  ) {
+    this.requests = createRingBuffer(capacity)
+    // Twice as large: a completion may carry a whole request payload plus an error.
+    this.completions = createRingBuffer(capacity * 2)
+    this.stats = new SharedArrayBuffer(STAT_SLOTS * 8)
+    this.statSlots = new Float64Array(this.stats)
+    this.writer = new RingWriter(this.requests)
+    this.completionReader = new RingReader(this.completions)
+    this.ring = Buffer.from(this.requests)
+    this.out = Buffer.from(this.completions)
+    const slots = capacity / 8
+    this.ends = new Int32Array(slots)
+    this.pending = new Array(slots).fill(undefined)
+    this.born = new Float64Array(slots)
+  }
+
+  /** Messages written and not yet settled. */
+  get outstanding(): number {
+    return this.count
+  }
+
+  /** run() calls waiting for a result here: their caller is latency-sensitive. */
+  get awaitingResults(): number {
+    return this.runs
+  }
+
+  /**
+   * Writes one message and publishes it. False when the ring has no room now.
+   * Throws MESSAGE_TOO_LARGE when it could never fit.
+   */
+  write(wire: string | Uint8Array, tag: number, pending: Pending | undefined): boolean {
+    const { writer } = this
+    // A producer that never yields starves the watcher; RELEASE still frees ring space, so
+    // settle here before the FIFO would outgrow the records the ring can hold.
+    if (this.count === this.ends.length) this.drain()
+    let length: number
+    if (typeof wire === 'string') {
+      // Worst case 3 UTF-8 bytes per UTF-16 unit: reserve that, encode in place, commit the
+      // actual length. Only a string too big for the worst case pays for counting bytes.
+      let room = wire.length * 3
+      if (room > writer.maxPayload) room = Buffer.byteLength(wire)
+      const at = writer.reserve(room)
+      if (at < 0) return false
+      length = this.ring.write(wire, at, room, 'utf8')
+    } else {
+      const at = writer.reserve(wire.byteLength)
+      if (at < 0) return false
+      this.ring.set(wire, at)
+      length = wire.byteLength
+    }
+    writer.commit(length, tag)
+    this.track(writer.cursor, pending)
+    writer.publish()
+    return true
+  }
+
+  private track(end: number, pending: Pending | undefined): void {
+    const slot = (this.head + this.count) % this.ends.length
+    this.ends[slot] = end | 0
+    this.pending[slot] = pending
+    this.born[slot] = ++this.sampleClock % SAMPLE_EVERY === 0 ? performance.now() : 0
+    this.count++
+    if (pending?.kind === 'run') this.runs++
+  }
+
+  /** Settles every record that ends at or before `cursor` as completed. */
+  private settleUpTo(cursor: number): void {
+    let settled = 0
+    const { ends, pending, born } = this
+    while (this.count > 0 && ((ends[this.head] - cursor) | 0) <= 0) {
+      const p = pending[this.head]
+      const t = born[this.head]
+      if (t !== 0) this.events.latency(performance.now() - t)
+      if (p !== undefined) {
+        pending[this.head] = undefined
+        if (p.kind === 'push') p.ack?.()
+        else {
+          // Cannot happen: a result-awaiting record always gets a completion first.
+          this.runs--
+          p.reject(new ConveyorError('WORKER_DIED', 'the message was finished without a result'))
+        }
+      }
+      this.head = (this.head + 1) % ends.length
+      this.count--
+      settled++
+    }
+    if (settled > 0) this.events.completed(settled)
+  }
+
+  /** Removes the head entry (the record whose completion just arrived). */
+  private shift(): Pending | undefined {
+    const p = this.pending[this.head]
+    this.pending[this.head] = undefined
+    this.head = (this.head + 1) % this.ends.length
+    this.count--
+    if (p?.kind === 'run') this.runs--
+    return p
+  }
+
+  /** Applies the worker's progress: completion records first, then RELEASE. */
+  drain(): void {
+    const released = this.writer.released
+    const reader = this.completionReader
+    const out = this.out
+    let offset: number
+    while ((offset = reader.next()) >= 0) {
+      const kind = reader.tag
+      const start = out.readUInt32LE(offset)
+      const attempt = out.readUInt32LE(offset + 4)
+      const errorBytes = out.readUInt32LE(offset + 8)
+      const restAt = offset + COMPLETION_PREFIX + errorBytes
+      const restLength = reader.length - COMPLETION_PREFIX - errorBytes
+      // Records before this one are finished (one lane is handled in order).
+      this.settleUpTo(start)
+      if (kind === Completion.RESULT) {
+        const p = this.shift()
+        const value = deserialize(out.subarray(restAt, restAt + restLength))
+        if (p?.kind === 'run') p.resolve(value)
+        this.events.completed(1)
+        continue
+      }
+      const error = toError(JSON.parse(out.toString('utf8', offset + COMPLETION_PREFIX, restAt)))
+      const message = this.decodeCopy(out, restAt, restLength)
+      if (kind === Completion.FAILED) {
+        this.events.failed(error, message, attempt)
+        continue
+      }
+      // GAVE_UP: the last attempt failed too.
+      if (error.code !== 'RESULT_ENCODE_FAILED') this.events.failed(error, message, attempt)
+      const p = this.shift()
+      if (p?.kind === 'run') {
+        p.reject(error)
+        this.events.rejected()
+      } else this.events.deadLettered(error, message, p)
+    }
+    reader.release()
+    this.settleUpTo(released)
+  }
+
+  /**
+   * After the lane's worker died: adopt its DONE cursor as RELEASE, then either mark the
+   * suspect (the record it was handling) with one more death, or dead-letter it past the
+   * limit. Returns true when the suspect was dead-lettered.
+   */
+  recoverFromCrash(attempts: number, cause: Error): boolean {
+    this.drain()
+    const done = doneCursor(this.requests)
+    adoptRelease(this.requests, done)
+    this.settleUpTo(done)
+    const suspect = recordAt(this.requests, done)
+    if (!suspect) return false
+    const deaths = deathsOf(suspect.tag) + 1
+    if (deaths < attempts) {
+      setTag(this.requests, suspect, withDeaths(suspect.tag, deaths))
+      return false
+    }
+    const error = new ConveyorError(
+      'WORKER_DIED',
+      `the worker died ${deaths} times while handling this message (retry.attempts is ${attempts}): ${cause.message}`,
+      { cause },
+    )
+    const message = this.decodeCopy(this.ring, suspect.offset, suspect.length)
+    adoptRelease(this.requests, suspect.end)
+    const p = this.shift()
+    if (p?.kind === 'run') {
+      p.reject(error)
+      this.events.rejected()
+    } else this.events.deadLettered(error, message, p)
+    return true
+  }
+
+  /** Stops the worker after the record it is handling (stop() past its timeout). */
+  abort(): void {
+    this.writer.abort()
+  }
+
+  /**
+   * Once the worker is gone for good: settles what it finished and hands back every message
+   * still in the ring, decoded, in lane order. Awaiting run() callers are rejected.
+   */
+  takeUnprocessed(): unknown[] {
+    this.drain()
+    const done = doneCursor(this.requests)
+    adoptRelease(this.requests, done)
+    this.settleUpTo(done)
+    const messages: unknown[] = []
+    for (const record of recordsFrom(this.requests, done)) {
+      messages.push(this.decodeCopy(this.ring, record.offset, record.length))
+      const p = this.shift()
+      if (p?.kind === 'run') {
+        p.reject(new ConveyorError('QUEUE_STOPPED', 'the queue stopped before this message was handled'))
+      }
+    }
+    adoptRelease(this.requests, this.writer.cursor)
+    return messages
+  }
+
+  /** Decodes from a private copy: the caller may keep the message after the ring moves on. */
+  private decodeCopy(from: Buffer, offset: number, length: number): unknown {
+    const copy = Buffer.from(from.subarray(offset, offset + length))
+    try {
+      return this.codec.fromWire(copy, 0, length)
+    } catch {
+      return copy
+    }
+  }
+}
+
+function toError(e: SerializedError): ConveyorError | (Error & { code?: string }) {
+  const error: Error & { code?: string } = new Error(e.message)
+  error.name = e.name
+  if (e.stack) error.stack = e.stack
+  if (e.code) error.code = e.code
+  return error
+}

@@ -1,0 +1,506 @@
+import { EventEmitter } from 'node:events'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { type Codec, loadCodec } from '../codec/index.js'
+import { ConveyorError } from '../errors.js'
+import { Tag } from '../lane/protocol.js'
+import { LanePool, type LaneTask } from '../pool/lane-pool.js'
+import { Dispatcher } from './dispatcher.js'
+import { Lane, type LaneEvents } from './lane.js'
+import { type QueueOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import type { Pending, PushPending } from './pending.js'
+import { LatencySampler, type QueueStats } from './stats.js'
+
+export interface PushOptions {
+  /** With ordering 'key': messages with the same key are handled in push order. */
+  key?: string | number
+  /** Called once the handler has finished with the message. */
+  ack?: () => void
+  /** Called if the message is dead-lettered. */
+  nack?: (error: Error) => void
+}
+
+export interface DeadLetter {
+  message: unknown
+  error: Error
+}
+
+export interface StopReport {
+  pushed: number
+  completed: number
+  failed: number
+  deadLettered: number
+  rejected: number
+  /** Messages accepted but never handled, decoded, in lane order: nack or persist them. */
+  unprocessed: unknown[]
+  /** Whether every lane drained before the timeout. */
+  drained: boolean
+  durationMs: number
+}
+
+export interface QueueEvents {
+  /** A handler attempt threw (every attempt). */
+  failed: [error: Error, message: unknown, attempt: number]
+  /** A message gave up: its last attempt threw, or workers kept dying on it. */
+  'dead-letter': [letter: DeadLetter]
+  /** Sources should stop fetching: pause() was called or the lanes crossed the high watermark. */
+  pause: [info: { reason: 'user' | 'backlog'; fill: number }]
+  /** Sources may fetch again. */
+  resume: [info: { reason: 'user' | 'backlog'; fill: number }]
+  /** A lane's worker died and was replaced; its lane resumed at the release cursor. */
+  'worker-exit': [info: { lane: number; error: Error }]
+  /** Worker threads now serving lanes. */
+  threads: [count: number]
+  error: [error: Error]
+}
+
+type State = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
+
+interface Waiting {
+  wire: string | Uint8Array
+  tag: number
+  key: string | number | undefined
+  pending: Pending | undefined
+  resolve: () => void
+  reject: (error: Error) => void
+}
+
+const RESOLVED = Promise.resolve()
+/** Event-loop turns to poll for a run() result before parking on RELEASE (µs each). */
+const POLL_TURNS = 64
+/** Safety net: a parked watcher re-checks this often even without a wake-up. */
+const WATCH_TIMEOUT_MS = 100
+const PRESSURE_EVERY = 64
+
+/**
+ * The public queue: go-zero's core/queue over threads and shared memory. Producers push;
+ * lanes carry messages to Piscina workers; watchers turn ring progress into acks.
+ */
+export class Queue extends EventEmitter<QueueEvents> {
+  readonly options: ResolvedOptions
+  private state: State = 'idle'
+  private codec!: Codec
+  private lanes: Lane[] = []
+  private tasks: LaneTask[] = []
+  private finished: Promise<void>[] = []
+  private finish: (() => void)[] = []
+  private restarts: number[] = []
+  private pool: LanePool | undefined
+  private dispatcher!: Dispatcher
+  private readonly waiting: Waiting[] = []
+  private paused = false
+  private pressured = false
+  private pressureClock = 0
+  private readonly latency = new LatencySampler()
+  private counts = { pushed: 0, completed: 0, failed: 0, deadLettered: 0, rejected: 0 }
+  private startedAt = 0
+  private recent = { at: 0, completed: 0, rate: 0 }
+  private timer: NodeJS.Timeout | undefined
+  private stopping: Promise<StopReport> | undefined
+  private readonly laneEvents: LaneEvents
+
+  constructor(options: QueueOptions) {
+    super()
+    this.options = resolveOptions(options)
+    const counts = this.counts
+    this.laneEvents = {
+      completed: (n) => {
+        counts.completed += n
+      },
+      latency: (ms) => this.latency.add(ms),
+      failed: (error, message, attempt) => {
+        counts.failed++
+        if (this.listenerCount('failed') > 0) this.emit('failed', error, message, attempt)
+      },
+      deadLettered: (error, message, pending) => {
+        counts.deadLettered++
+        if (pending?.kind === 'push') pending.nack?.(error)
+        this.emit('dead-letter', { message, error })
+      },
+      rejected: () => {
+        counts.rejected++
+      },
+    }
+  }
+
+  /** Starts the workers; resolves once every lane's handler ran its setup. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') {
+      throw new ConveyorError('QUEUE_STOPPED', `start() may be called once; the queue is ${this.state}`)
+    }
+    this.state = 'starting'
+    const o = this.options
+    try {
+      this.codec = await loadCodec(o.codec)
+      this.lanes = Array.from({ length: o.threads }, (_, i) => new Lane(i, o.laneBytes, this.codec, this.laneEvents))
+      this.dispatcher = new Dispatcher(this.lanes, o.ordering === 'key')
+      this.pool = new LanePool(o)
+      for (const lane of this.lanes) {
+        this.restarts[lane.index] = 0
+        this.finished[lane.index] = new Promise((resolve) => {
+          this.finish[lane.index] = resolve
+        })
+        this.startLane(lane)
+      }
+      await Promise.all(this.tasks.map((task) => whenReady(task, o.handler)))
+    } catch (err) {
+      this.state = 'stopped'
+      await this.pool?.destroy()
+      throw err
+    }
+    this.startedAt = performance.now()
+    this.recent = { at: this.startedAt, completed: 0, rate: 0 }
+    // Samples the recent rate; also keeps the process alive while the queue runs (a pending
+    // Atomics.waitAsync does not).
+    this.timer = setInterval(() => this.sampleRate(), 1000)
+    this.state = 'running'
+    this.emit('threads', this.lanes.length)
+  }
+
+  /**
+   * Accepts one message: resolves once it is in a lane (at once when there is room, later
+   * when lanes are full or the queue is paused). Rejects with ENCODE_FAILED,
+   * MESSAGE_TOO_LARGE, QUEUE_FULL, QUEUE_STOPPED or QUEUE_NOT_STARTED; nothing is enqueued then.
+   */
+  push(message: unknown, options?: PushOptions): Promise<void> {
+    let pending: PushPending | undefined
+    if (options !== undefined && (options.ack !== undefined || options.nack !== undefined)) {
+      pending = { kind: 'push', ack: options.ack, nack: options.nack }
+    }
+    return this.enqueue(message, 0, options?.key, pending)
+  }
+
+  /** Handles one message and resolves with the handler's return value (or its error). */
+  run<T = unknown>(message: unknown, options?: { key?: string | number }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const pending: Pending = { kind: 'run', resolve: resolve as (v: unknown) => void, reject }
+      this.enqueue(message, Tag.WANTS_RESULT, options?.key, pending).catch(reject)
+    })
+  }
+
+  private enqueue(
+    message: unknown,
+    tag: number,
+    key: string | number | undefined,
+    pending: Pending | undefined,
+  ): Promise<void> {
+    if (this.state !== 'running') return Promise.reject(this.notRunning())
+    let wire: string | Uint8Array
+    try {
+      wire = this.codec.toWire(message)
+    } catch (err) {
+      return Promise.reject(
+        new ConveyorError('ENCODE_FAILED', `codec '${this.codec.name}' could not encode the message: ${(err as Error).message}`, { cause: err }),
+      )
+    }
+    if (this.waiting.length === 0 && !this.paused) {
+      try {
+        let lane = this.dispatcher.pick(key)
+        if (lane.write(wire, tag, pending)) {
+          this.accepted(lane)
+          return RESOLVED
+        }
+        if (this.options.ordering === 'none' || key === undefined) {
+          lane = this.dispatcher.repick()
+          if (lane.write(wire, tag, pending)) {
+            this.accepted(lane)
+            return RESOLVED
+          }
+        }
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
+    if (this.waiting.length >= this.options.maxWaiting) {
+      return Promise.reject(
+        new ConveyorError('QUEUE_FULL', `${this.waiting.length} pushes already wait for room (maxWaiting): await push() before pushing more, or raise maxWaiting`),
+      )
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ wire, tag, key, pending, resolve, reject })
+      this.checkPressure()
+    })
+  }
+
+  private accepted(lane: Lane): void {
+    this.counts.pushed++
+    if (!lane.watching) this.watch(lane)
+    if (++this.pressureClock >= PRESSURE_EVERY) {
+      this.pressureClock = 0
+      this.checkPressure()
+    }
+  }
+
+  /** Moves waiting pushes into lanes, in order, while there is room. */
+  private flushWaiting(): void {
+    const { waiting } = this
+    while (waiting.length > 0 && !this.paused && this.state === 'running') {
+      const w = waiting[0]
+      const lane = this.options.ordering === 'key' && w.key !== undefined ? this.dispatcher.pick(w.key) : this.dispatcher.repick()
+      try {
+        if (!lane.write(w.wire, w.tag, w.pending)) return
+      } catch (err) {
+        waiting.shift()
+        w.reject(err as Error)
+        continue
+      }
+      waiting.shift()
+      this.accepted(lane)
+      w.resolve()
+    }
+  }
+
+  /** Turns the progress of one lane into settlements until nothing is in flight there. */
+  private watch(lane: Lane): void {
+    lane.watching = true
+    void this.watchLoop(lane)
+  }
+
+  private async watchLoop(lane: Lane): Promise<void> {
+    let polls = 0
+    try {
+      while (lane.outstanding > 0) {
+        const seen = lane.writer.released
+        lane.drain()
+        if (this.waiting.length > 0) this.flushWaiting()
+        if (this.pressured) this.checkPressure()
+        if (lane.outstanding === 0) break
+        if (lane.awaitingResults > 0 && polls < POLL_TURNS) {
+          // Someone awaits a result: a few event-loop turns of polling answer in µs, where
+          // parking costs the latency of an Atomics.waitAsync wake-up (~20 µs here).
+          polls++
+          await nextTurn()
+          continue
+        }
+        await lane.writer.waitForRelease(seen, WATCH_TIMEOUT_MS)
+        polls = 0
+      }
+    } catch (err) {
+      this.emitError(err as Error)
+    } finally {
+      lane.watching = false
+    }
+  }
+
+  private checkPressure(): void {
+    let used = 0
+    let capacity = 0
+    for (const lane of this.lanes) {
+      used += lane.writer.backlog
+      capacity += lane.writer.capacity
+    }
+    const fill = this.waiting.length > 0 ? 1 : used / capacity
+    if (!this.pressured && fill >= this.options.high) {
+      this.pressured = true
+      this.emit('pause', { reason: 'backlog', fill })
+    } else if (this.pressured && fill <= this.options.low) {
+      this.pressured = false
+      this.emit('resume', { reason: 'backlog', fill })
+    }
+  }
+
+  /** Holds new pushes (they wait) until resume(); workers keep draining the lanes. */
+  pause(): void {
+    if (this.paused) return
+    this.paused = true
+    this.emit('pause', { reason: 'user', fill: this.fill() })
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    this.emit('resume', { reason: 'user', fill: this.fill() })
+    this.flushWaiting()
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  private fill(): number {
+    let used = 0
+    let capacity = 0
+    for (const lane of this.lanes) {
+      used += lane.writer.backlog
+      capacity += lane.writer.capacity
+    }
+    return capacity === 0 ? 0 : used / capacity
+  }
+
+  /**
+   * Pulls messages from a source at the rate the lanes take them (each pull waits for the
+   * previous push to be accepted). With `envelopes: true` items are { value, key?, ack?, nack? }.
+   * Ends when the source ends or the queue stops; an item pulled but refused is nacked.
+   */
+  async consume(
+    source: AsyncIterable<unknown> | Iterable<unknown>,
+    options: { envelopes?: boolean } = {},
+  ): Promise<{ consumed: number }> {
+    let consumed = 0
+    for await (const item of source) {
+      const envelope = options.envelopes ? (item as Envelope) : undefined
+      try {
+        if (envelope) await this.push(envelope.value, envelope)
+        else await this.push(item)
+        consumed++
+      } catch (err) {
+        envelope?.nack?.(err as Error)
+        if (this.state !== 'running') break
+        throw err
+      }
+    }
+    return { consumed }
+  }
+
+  /** Calls every worker's onEvent(event); resolves once all have run it. */
+  async broadcast(event: unknown): Promise<void> {
+    if (this.state !== 'running') throw this.notRunning()
+    await Promise.all(
+      this.tasks.map((task) => Promise.race([task.control.broadcast(event), task.exit.then(() => undefined)])),
+    )
+  }
+
+  stats(): QueueStats {
+    const now = performance.now()
+    const uptimeMs = this.startedAt === 0 ? 0 : now - this.startedAt
+    const c = this.counts
+    const lanes = this.lanes.map((lane) => {
+      const s = lane.statSlots
+      return {
+        lane: lane.index,
+        handled: s[0],
+        failed: s[1],
+        inFlight: lane.outstanding,
+        backlogBytes: lane.writer.backlog,
+        capacityBytes: lane.writer.capacity,
+        busy: uptimeMs > 0 ? Math.min(1, s[2] / uptimeMs) : 0,
+        restarts: this.restarts[lane.index] ?? 0,
+      }
+    })
+    return {
+      ...c,
+      inFlight: lanes.reduce((n, l) => n + l.inFlight, 0),
+      waiting: this.waiting.length,
+      backlogBytes: lanes.reduce((n, l) => n + l.backlogBytes, 0),
+      rate: { total: uptimeMs > 0 ? (c.completed * 1000) / uptimeMs : 0, recent: this.recent.rate },
+      latencyMs: this.latency.percentiles(),
+      threads: this.lanes.length,
+      uptimeMs,
+      lanes,
+    }
+  }
+
+  /**
+   * Stops in go-zero's order: pushes are refused (QUEUE_STOPPED), lanes drain until empty or
+   * `timeoutMs`, handlers' teardown runs, workers end. Whatever was not handled comes back in
+   * the report's `unprocessed`, decoded.
+   */
+  stop(options: { timeoutMs?: number } = {}): Promise<StopReport> {
+    if (this.state === 'idle' || this.state === 'starting') return Promise.reject(this.notRunning())
+    this.stopping ??= this.stopLanes(options.timeoutMs ?? 30_000)
+    return this.stopping
+  }
+
+  private async stopLanes(timeoutMs: number): Promise<StopReport> {
+    const started = performance.now()
+    this.state = 'stopping'
+    for (const w of this.waiting.splice(0)) w.reject(this.notRunning())
+    for (const lane of this.lanes) lane.writer.close()
+    const all = Promise.all(this.finished)
+    let drained = await settlesWithin(all, timeoutMs)
+    if (!drained) {
+      for (const lane of this.lanes) lane.abort()
+      await settlesWithin(all, 1000)
+    }
+    this.state = 'stopped'
+    await this.pool?.destroy()
+    clearInterval(this.timer)
+    const unprocessed = this.lanes.flatMap((lane) => lane.takeUnprocessed())
+    if (unprocessed.length > 0) drained = false
+    return { ...this.counts, unprocessed, drained, durationMs: performance.now() - started }
+  }
+
+  private startLane(lane: Lane): void {
+    const o = this.options
+    const task = this.pool!.runLane({
+      lane: lane.index,
+      requests: lane.requests,
+      completions: lane.completions,
+      stats: lane.stats,
+      handler: o.handler,
+      codec: o.codec,
+      attempts: o.attempts,
+      backoffMs: o.backoffMs,
+    })
+    this.tasks[lane.index] = task
+    const generation = ++lane.generation
+    task.exit.then(
+      (exit) => {
+        if (exit.kind === 'handler-invalid' && this.state !== 'starting') {
+          this.emitError(new ConveyorError('HANDLER_INVALID', exit.message))
+        }
+        this.finish[lane.index]()
+      },
+      (err: Error) => {
+        if (generation !== lane.generation) return
+        this.onLaneCrash(lane, err)
+      },
+    )
+  }
+
+  /** A worker died: settle what it finished, judge the suspect, restart the lane on a new one. */
+  private onLaneCrash(lane: Lane, err: Error): void {
+    if (this.state === 'starting' || this.state === 'stopped') {
+      this.finish[lane.index]()
+      return
+    }
+    this.restarts[lane.index]++
+    lane.recoverFromCrash(this.options.attempts, err)
+    if (this.listenerCount('worker-exit') > 0) this.emit('worker-exit', { lane: lane.index, error: err })
+    this.startLane(lane)
+    if (lane.outstanding > 0 && !lane.watching) this.watch(lane)
+    this.flushWaiting()
+  }
+
+  private sampleRate(): void {
+    const now = performance.now()
+    const completed = this.counts.completed
+    this.recent = {
+      at: now,
+      completed,
+      rate: ((completed - this.recent.completed) * 1000) / Math.max(1, now - this.recent.at),
+    }
+  }
+
+  private notRunning(): ConveyorError {
+    return this.state === 'idle' || this.state === 'starting'
+      ? new ConveyorError('QUEUE_NOT_STARTED', 'call and await queue.start() before pushing')
+      : new ConveyorError('QUEUE_STOPPED', 'the queue is stopping or stopped: it accepts no more messages')
+  }
+
+  private emitError(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+  }
+}
+
+interface Envelope extends PushOptions {
+  value: unknown
+}
+
+async function whenReady(task: LaneTask, handler: string): Promise<void> {
+  const exited = task.exit.then((exit) => {
+    if (exit.kind === 'handler-invalid') throw new ConveyorError('HANDLER_INVALID', exit.message)
+    throw new ConveyorError('HANDLER_INVALID', `the lane task for ${handler} ended before it started (${exit.kind})`)
+  })
+  await Promise.race([task.control.ready(), exited])
+  exited.catch(() => {})
+}
+
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    promise.then(() => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+}

@@ -1,0 +1,42 @@
+/**
+ * `conveyor/worker`: what a handler module imports. It runs in every worker thread.
+ *
+ *   export default defineHandler({ setup, handle, onEvent, teardown })
+ *
+ * or a plain default function `(msg, ctx) => result`.
+ */
+export interface HandlerContext {
+  /** Index of the lane this worker is serving. */
+  readonly lane: number
+  /** Worker thread id. */
+  readonly threadId: number
+  /** Attempt number of the current message (1 on first delivery). */
+  attempt: number
+}
+
+export interface HandlerDefinition<In = unknown, Out = unknown> {
+  /** Once per worker, before the first message (go-zero's consumer factory). */
+  setup?(ctx: HandlerContext): void | Promise<void>
+  /** Handles one message; sync or async. The return value goes to `queue.run()` callers. */
+  handle(msg: In, ctx: HandlerContext): Out | Promise<Out>
+  /** Receives `queue.broadcast(event)`. */
+  onEvent?(event: unknown, ctx: HandlerContext): void | Promise<void>
+  /** Once per worker, after its lane drained on `stop()`. */
+  teardown?(ctx: HandlerContext): void | Promise<void>
+}
+
+export type HandlerFunction<In = unknown, Out = unknown> = (
+  msg: In,
+  ctx: HandlerContext,
+) => Out | Promise<Out>
+
+export type HandlerModule<In = unknown, Out = unknown> =
+  | HandlerDefinition<In, Out>
+  | HandlerFunction<In, Out>
+
+/** Identity at run time; gives the handler its types. */
+export function defineHandler<In = unknown, Out = unknown>(
+  definition: HandlerDefinition<In, Out>,
+): HandlerDefinition<In, Out> {
+  return definition
+}
