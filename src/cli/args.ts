@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+
+/** A command-line mistake: printed with a hint, exit code 2. */
+export class UsageError extends Error {}
+
+export const HELP = `conveyor — consume messages in parallel on every core
+
+Usage:
+  conveyor [demo] [options]     run the demo pipeline (the default; npm start)
+  conveyor bench [options]      run the benchmarks (npm run bench)
+  conveyor --help
+
+demo options:
+  --duration <seconds>   how long the conveyor run lasts (default 20); the Piscina and
+                         inline comparisons then take a fifth of it each (1..5 s)
+  --threads <n|auto>     worker threads (default auto: ${availableParallelism()} here)
+  --handler <module>     your handler module instead of the built-in order handler; it
+                         receives the demo's JSON order events
+  --rate <msg/s>         limit the producer's rate (default: as fast as workers take them)
+  --json                 print only the summary, as JSON
+
+bench options:
+  --quick                small samples, under a minute (CI smoke)
+  --filter <text>        only suites and cases whose name contains text
+  --no-save              don't write bench/results/
+
+Exit codes: 0 done, 1 failed, 2 bad arguments.`
+
+export interface DemoArgs {
+  durationS: number
+  threads: number
+  handler: string | undefined
+  rate: number
+  json: boolean
+}
+
+function number(flag: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n < min) {
+    throw new UsageError(`--${flag} must be a number ≥ ${min}, got '${value}'`)
+  }
+  return n
+}
+
+export function parseDemoArgs(argv: string[]): DemoArgs {
+  let values: Record<string, string | boolean | undefined>
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        duration: { type: 'string' },
+        threads: { type: 'string' },
+        handler: { type: 'string' },
+        rate: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    }))
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const threadsArg = values.threads as string | undefined
+  const threads =
+    threadsArg === undefined || threadsArg === 'auto' ? availableParallelism() : number('threads', threadsArg, 0, 1)
+  if (!Number.isInteger(threads)) throw new UsageError(`--threads must be a whole number or 'auto', got '${threadsArg}'`)
+  let handler: string | undefined
+  if (typeof values.handler === 'string') {
+    const path = resolve(values.handler)
+    if (!existsSync(path)) throw new UsageError(`--handler: no such file: ${path}`)
+    handler = pathToFileURL(path).href
+  }
+  const durationS = number('duration', values.duration as string | undefined, 20, 0.1)
+  return { durationS, threads, handler, rate: number('rate', values.rate as string | undefined, 0, 0), json: values.json === true }
+}

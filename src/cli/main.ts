@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { isConveyorError } from '../errors.js'
+import { HELP, parseDemoArgs, UsageError } from './args.js'
+import { BUILTIN_HANDLER, runDemo } from './demo/demo.js'
+import { printSummary } from './demo/summary.js'
+
+/** The `conveyor` command. Returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv
+  if (first === '--help' || first === '-h' || first === 'help') {
+    console.log(HELP)
+    return 0
+  }
+  try {
+    if (first === 'bench') {
+      const bench = (await import('../../bench/main.js')) as { benchCli?: (argv: string[]) => Promise<number> }
+      if (!bench.benchCli) throw new Error('bench entry point missing')
+      return await bench.benchCli(rest)
+    }
+    const args = parseDemoArgs(first === 'demo' ? rest : argv)
+    const summary = await runDemo({
+      durationS: args.durationS,
+      threads: args.threads,
+      handler: args.handler ?? BUILTIN_HANDLER,
+      rate: args.rate,
+      verbose: !args.json,
+    })
+    if (args.json) console.log(JSON.stringify(summary, null, 2))
+    else printSummary(summary)
+    return 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`conveyor: ${err.message}\nRun 'conveyor --help' for the options.`)
+      return 2
+    }
+    if (isConveyorError(err, 'HANDLER_INVALID') || isConveyorError(err, 'INVALID_OPTION')) {
+      console.error(`conveyor: ${err.message}`)
+      return 2
+    }
+    console.error(err)
+    return 1
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)
+if (invokedDirectly) process.exitCode = await main(process.argv.slice(2))
