@@ -316,6 +316,11 @@ export class Queue extends EventEmitter<QueueEvents> {
     return this.paused
   }
 
+  /** Whether push() accepts messages now (started, not stopping). */
+  get accepting(): boolean {
+    return this.state === 'running'
+  }
+
   private fill(): number {
     let used = 0
     let capacity = 0
