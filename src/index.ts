@@ -1,5 +1,10 @@
 export type { BuiltinCodecName, Codec, CodecSpec, CustomCodec } from './codec/index.js'
 export { ConveyorError, type ConveyorErrorCode, isConveyorError } from './errors.js'
 export * from './queue/index.js'
-export { type ProduceOptions, type Producer, type ProducerFactory, runProducers } from './sources/producer.js'
+export {
+  type ProduceOptions,
+  type Producer,
+  type ProducerFactory,
+  runProducers,
+} from './sources/producer.js'
 export type { HandlerContext, HandlerDefinition, HandlerFunction } from './worker.js'

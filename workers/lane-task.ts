@@ -1,5 +1,5 @@
-import type { MessagePort } from 'node:worker_threads'
 import { serialize } from 'node:v8'
+import type { MessagePort } from 'node:worker_threads'
 import { type Codec, loadCodec } from '../src/codec/index.js'
 import { exposeControl } from '../src/lane/control.js'
 import {
@@ -141,7 +141,12 @@ class LaneLoop {
    * Runs one record through the handler. True if it published a completion. The common case
    * (a sync handler that returns) stays synchronous: no promise, no microtask per message.
    */
-  private process(offset: number, length: number, tag: number, start: number): boolean | Promise<boolean> {
+  private process(
+    offset: number,
+    length: number,
+    tag: number,
+    start: number,
+  ): boolean | Promise<boolean> {
     let result: unknown
     this.context.attempt = 1
     try {
@@ -187,7 +192,14 @@ class LaneLoop {
     for (;;) {
       stats[Stat.FAILED]++
       const last = attempt >= task.attempts
-      await this.emit(last ? Completion.GAVE_UP : Completion.FAILED, start, attempt, serializeError(err), offset, length)
+      await this.emit(
+        last ? Completion.GAVE_UP : Completion.FAILED,
+        start,
+        attempt,
+        serializeError(err),
+        offset,
+        length,
+      )
       if (last) return true
       if (task.backoffMs > 0) await sleep(task.backoffMs * 2 ** (attempt - 1))
       context.attempt = ++attempt
@@ -232,7 +244,12 @@ class LaneLoop {
     const restLength = body ? body.byteLength : payloadLength
     const room = completions.maxPayload - COMPLETION_PREFIX - restLength
     if (room < 0) throw new Error('completion larger than the completion ring') // cannot happen: rings are sized for it
-    if (Buffer.byteLength(errorText) > room) errorText = JSON.stringify({ ...error, stack: undefined, message: error?.message.slice(0, room / 4) })
+    if (Buffer.byteLength(errorText) > room)
+      errorText = JSON.stringify({
+        ...error,
+        stack: undefined,
+        message: error?.message.slice(0, room / 4),
+      })
     const size = COMPLETION_PREFIX + Buffer.byteLength(errorText) + restLength
     let at = completions.reserve(size)
     while (at < 0) {
@@ -256,7 +273,11 @@ class LaneLoop {
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  )
 }
 
 function serializeError(err: unknown): SerializedError {

@@ -67,8 +67,11 @@ export function parseDemoArgs(argv: string[]): DemoArgs {
   }
   const threadsArg = values.threads as string | undefined
   const threads =
-    threadsArg === undefined || threadsArg === 'auto' ? availableParallelism() : number('threads', threadsArg, 0, 1)
-  if (!Number.isInteger(threads)) throw new UsageError(`--threads must be a whole number or 'auto', got '${threadsArg}'`)
+    threadsArg === undefined || threadsArg === 'auto'
+      ? availableParallelism()
+      : number('threads', threadsArg, 0, 1)
+  if (!Number.isInteger(threads))
+    throw new UsageError(`--threads must be a whole number or 'auto', got '${threadsArg}'`)
   let handler: string | undefined
   if (typeof values.handler === 'string') {
     const path = resolve(values.handler)
@@ -76,5 +79,11 @@ export function parseDemoArgs(argv: string[]): DemoArgs {
     handler = pathToFileURL(path).href
   }
   const durationS = number('duration', values.duration as string | undefined, 20, 0.1)
-  return { durationS, threads, handler, rate: number('rate', values.rate as string | undefined, 0, 0), json: values.json === true }
+  return {
+    durationS,
+    threads,
+    handler,
+    rate: number('rate', values.rate as string | undefined, 0, 0),
+    json: values.json === true,
+  }
 }

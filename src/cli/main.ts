@@ -15,7 +15,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     if (first === 'bench') {
-      const bench = (await import('../../bench/main.js')) as { benchCli?: (argv: string[]) => Promise<number> }
+      const bench = (await import('../../bench/main.js')) as {
+        benchCli?: (argv: string[]) => Promise<number>
+      }
       if (!bench.benchCli) throw new Error('bench entry point missing')
       return await bench.benchCli(rest)
     }
@@ -44,5 +46,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)
+const invokedDirectly =
+  process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)
 if (invokedDirectly) process.exitCode = await main(process.argv.slice(2))

@@ -7,7 +7,8 @@ export const jsonCodec: Codec<unknown> = {
   toWire(value) {
     const text = JSON.stringify(value)
     // JSON.stringify(undefined) and of functions yields undefined: no message to send.
-    if (text === undefined) throw new TypeError(`JSON cannot encode a value of type ${typeof value}`)
+    if (text === undefined)
+      throw new TypeError(`JSON cannot encode a value of type ${typeof value}`)
     return text
   },
   fromWire: (ring, offset, length) => JSON.parse(ring.toString('utf8', offset, offset + length)),
@@ -16,7 +17,8 @@ export const jsonCodec: Codec<unknown> = {
 export const stringCodec: Codec<string> = {
   name: 'string',
   toWire(value) {
-    if (typeof value !== 'string') throw new TypeError(`codec 'string' takes strings, got ${typeof value}`)
+    if (typeof value !== 'string')
+      throw new TypeError(`codec 'string' takes strings, got ${typeof value}`)
     return value
   },
   fromWire: (ring, offset, length) => ring.toString('utf8', offset, offset + length),
@@ -64,4 +66,10 @@ export function builtinCodec(name: BuiltinCodecName): Codec {
   }
 }
 
-export const BUILTIN_CODECS: readonly BuiltinCodecName[] = ['json', 'string', 'bytes', 'v8', 'msgpack']
+export const BUILTIN_CODECS: readonly BuiltinCodecName[] = [
+  'json',
+  'string',
+  'bytes',
+  'v8',
+  'msgpack',
+]

@@ -6,6 +6,7 @@ import type { LaneExit, LaneInit } from '../lane/protocol.js'
 
 export interface LanePoolOptions {
   threads: number
+  maxThreads: number
   resourceLimits?: ResourceLimits
   env?: Record<string, string>
   execArgv?: string[]
@@ -32,9 +33,10 @@ export class LanePool {
     this.piscina = new Piscina({
       filename: LANE_TASK,
       minThreads: options.threads,
-      maxThreads: options.threads,
+      maxThreads: options.maxThreads,
       concurrentTasksPerWorker: 1,
-      idleTimeout: Number.POSITIVE_INFINITY,
+      // A worker left without a lane (after a resize down) goes away after this.
+      idleTimeout: 5_000,
       // Lane tasks never return to Piscina's idle wait while they run; don't block in it.
       atomics: 'disabled',
       resourceLimits: options.resourceLimits,
@@ -50,7 +52,10 @@ export class LanePool {
 
   runLane(init: LaneInit): LaneTask {
     const { port1, port2 } = new MessageChannel()
-    const exit = this.piscina.run({ ...init, control: port2 }, { transferList: [port2] }) as Promise<LaneExit>
+    const exit = this.piscina.run(
+      { ...init, control: port2 },
+      { transferList: [port2] },
+    ) as Promise<LaneExit>
     const control = wrapControl(port1)
     // Don't let the control port alone keep the process alive.
     port1.unref()

@@ -1,5 +1,5 @@
-import { Queue } from './queue.js'
 import type { QueueOptions } from './options.js'
+import { Queue } from './queue.js'
 
 export type { QueueOptions, Threads } from './options.js'
 export type { DeadLetter, PushOptions, QueueEvents, StopReport } from './queue.js'

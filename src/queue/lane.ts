@@ -7,9 +7,9 @@ import {
   deathsOf,
   type SerializedError,
   STAT_SLOTS,
-  Tag,
   withDeaths,
 } from '../lane/protocol.js'
+import type { LaneTask } from '../pool/lane-pool.js'
 import {
   adoptRelease,
   createRingBuffer,
@@ -52,6 +52,13 @@ export class Lane {
   /** The worker currently serving this lane (changes when one dies). */
   generation = 0
   watching = false
+  /** The lane task now serving this lane. */
+  task: LaneTask | undefined
+  /** Workers that died serving this lane. */
+  restarts = 0
+  /** Resolves when the lane's task ended for good (drained, aborted, or the pool is gone). */
+  readonly finished: Promise<void>
+  finish!: () => void
   private readonly completionReader: RingReader
   private readonly ring: Buffer
   private readonly out: Buffer
@@ -69,6 +76,9 @@ export class Lane {
     private readonly codec: Codec,
     private readonly events: LaneEvents,
   ) {
+    this.finished = new Promise((resolve) => {
+      this.finish = resolve
+    })
     this.requests = createRingBuffer(capacity)
     // Twice as large: a completion may carry a whole request payload plus an error.
     this.completions = createRingBuffer(capacity * 2)
@@ -258,7 +268,9 @@ export class Lane {
       messages.push(this.decodeCopy(this.ring, record.offset, record.length))
       const p = this.shift()
       if (p?.kind === 'run') {
-        p.reject(new ConveyorError('QUEUE_STOPPED', 'the queue stopped before this message was handled'))
+        p.reject(
+          new ConveyorError('QUEUE_STOPPED', 'the queue stopped before this message was handled'),
+        )
       }
     }
     adoptRelease(this.requests, this.writer.cursor)

@@ -34,6 +34,8 @@ export interface QueueOptions {
 export interface ResolvedOptions {
   handler: string
   threads: number
+  /** The most lanes resize() may reach. */
+  maxThreads: number
   codec: WireCodecSpec
   laneBytes: number
   ordering: 'none' | 'key'
@@ -59,6 +61,11 @@ function positiveInt(name: string, value: unknown, min = 1): number {
   return value
 }
 
+export function resolveMaxThreads(threads: Threads | undefined, initial: number): number {
+  if (threads && typeof threads === 'object') return threads.max
+  return Math.max(initial, availableParallelism())
+}
+
 export function resolveThreads(threads: Threads | undefined): number {
   if (threads === undefined || threads === 'auto') return availableParallelism()
   if (typeof threads === 'number') return positiveInt('threads', threads)
@@ -73,7 +80,8 @@ export function resolveThreads(threads: Threads | undefined): number {
 }
 
 export function resolveOptions(options: QueueOptions): ResolvedOptions {
-  if (!options || typeof options !== 'object') throw invalid('createQueue(options) needs an options object')
+  if (!options || typeof options !== 'object')
+    throw invalid('createQueue(options) needs an options object')
   const { handler } = options
   if (typeof handler !== 'string' && !(handler instanceof URL)) {
     throw new ConveyorError(
@@ -87,20 +95,27 @@ export function resolveOptions(options: QueueOptions): ResolvedOptions {
   }
   const laneBytes = options.laneBytes ?? 1 << 20
   if (!isPowerOfTwo(laneBytes) || laneBytes < 4096 || laneBytes > MAX_CAPACITY / 2) {
-    throw invalid(`laneBytes must be a power of two between 4096 and ${MAX_CAPACITY / 2}, got ${laneBytes}`)
+    throw invalid(
+      `laneBytes must be a power of two between 4096 and ${MAX_CAPACITY / 2}, got ${laneBytes}`,
+    )
   }
   const ordering = options.ordering ?? 'none'
-  if (ordering !== 'none' && ordering !== 'key') throw invalid(`ordering must be 'none' or 'key', got ${String(ordering)}`)
+  if (ordering !== 'none' && ordering !== 'key')
+    throw invalid(`ordering must be 'none' or 'key', got ${String(ordering)}`)
   const attempts = positiveInt('retry.attempts', options.retry?.attempts ?? 3)
   if (attempts > 255) throw invalid('retry.attempts must be at most 255')
   const backoffMs = options.retry?.backoffMs ?? 50
-  if (typeof backoffMs !== 'number' || !(backoffMs >= 0)) throw invalid(`retry.backoffMs must be a number ≥ 0, got ${String(backoffMs)}`)
+  if (typeof backoffMs !== 'number' || !(backoffMs >= 0))
+    throw invalid(`retry.backoffMs must be a number ≥ 0, got ${String(backoffMs)}`)
   const high = options.watermarks?.high ?? 0.8
   const low = options.watermarks?.low ?? 0.3
-  if (!(low >= 0 && low < high && high <= 1)) throw invalid(`watermarks need 0 ≤ low < high ≤ 1, got low ${low}, high ${high}`)
+  if (!(low >= 0 && low < high && high <= 1))
+    throw invalid(`watermarks need 0 ≤ low < high ≤ 1, got low ${low}, high ${high}`)
+  const threads = resolveThreads(options.threads)
   return {
     handler: href,
-    threads: resolveThreads(options.threads),
+    threads,
+    maxThreads: resolveMaxThreads(options.threads, threads),
     codec: toWireSpec(options.codec ?? 'json'),
     laneBytes,
     ordering,

@@ -80,10 +80,9 @@ export class Queue extends EventEmitter<QueueEvents> {
   private state: State = 'idle'
   private codec!: Codec
   private lanes: Lane[] = []
-  private tasks: LaneTask[] = []
-  private finished: Promise<void>[] = []
-  private finish: (() => void)[] = []
-  private restarts: number[] = []
+  /** Pushes are held while a resize with key ordering waits for lanes to empty. */
+  private holds = 0
+  private resizing: Promise<void> = Promise.resolve()
   private pool: LanePool | undefined
   private dispatcher!: Dispatcher
   private readonly waiting: Waiting[] = []
@@ -125,23 +124,23 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** Starts the workers; resolves once every lane's handler ran its setup. */
   async start(): Promise<void> {
     if (this.state !== 'idle') {
-      throw new ConveyorError('QUEUE_STOPPED', `start() may be called once; the queue is ${this.state}`)
+      throw new ConveyorError(
+        'QUEUE_STOPPED',
+        `start() may be called once; the queue is ${this.state}`,
+      )
     }
     this.state = 'starting'
     const o = this.options
     try {
       this.codec = await loadCodec(o.codec)
-      this.lanes = Array.from({ length: o.threads }, (_, i) => new Lane(i, o.laneBytes, this.codec, this.laneEvents))
+      this.lanes = Array.from(
+        { length: o.threads },
+        (_, i) => new Lane(i, o.laneBytes, this.codec, this.laneEvents),
+      )
       this.dispatcher = new Dispatcher(this.lanes, o.ordering === 'key')
       this.pool = new LanePool(o)
-      for (const lane of this.lanes) {
-        this.restarts[lane.index] = 0
-        this.finished[lane.index] = new Promise((resolve) => {
-          this.finish[lane.index] = resolve
-        })
-        this.startLane(lane)
-      }
-      await Promise.all(this.tasks.map((task) => whenReady(task, o.handler)))
+      for (const lane of this.lanes) this.startLane(lane)
+      await Promise.all(this.lanes.map((lane) => whenReady(lane.task!, o.handler)))
     } catch (err) {
       this.state = 'stopped'
       await this.pool?.destroy()
@@ -189,10 +188,14 @@ export class Queue extends EventEmitter<QueueEvents> {
       wire = this.codec.toWire(message)
     } catch (err) {
       return Promise.reject(
-        new ConveyorError('ENCODE_FAILED', `codec '${this.codec.name}' could not encode the message: ${(err as Error).message}`, { cause: err }),
+        new ConveyorError(
+          'ENCODE_FAILED',
+          `codec '${this.codec.name}' could not encode the message: ${(err as Error).message}`,
+          { cause: err },
+        ),
       )
     }
-    if (this.waiting.length === 0 && !this.paused) {
+    if (this.waiting.length === 0 && !this.paused && this.holds === 0) {
       try {
         let lane = this.dispatcher.pick(key)
         if (lane.write(wire, tag, pending)) {
@@ -212,7 +215,10 @@ export class Queue extends EventEmitter<QueueEvents> {
     }
     if (this.waiting.length >= this.options.maxWaiting) {
       return Promise.reject(
-        new ConveyorError('QUEUE_FULL', `${this.waiting.length} pushes already wait for room (maxWaiting): await push() before pushing more, or raise maxWaiting`),
+        new ConveyorError(
+          'QUEUE_FULL',
+          `${this.waiting.length} pushes already wait for room (maxWaiting): await push() before pushing more, or raise maxWaiting`,
+        ),
       )
     }
     return new Promise((resolve, reject) => {
@@ -233,9 +239,12 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** Moves waiting pushes into lanes, in order, while there is room. */
   private flushWaiting(): void {
     const { waiting } = this
-    while (waiting.length > 0 && !this.paused && this.state === 'running') {
+    while (waiting.length > 0 && !this.paused && this.holds === 0 && this.state === 'running') {
       const w = waiting[0]
-      const lane = this.options.ordering === 'key' && w.key !== undefined ? this.dispatcher.pick(w.key) : this.dispatcher.repick()
+      const lane =
+        this.options.ordering === 'key' && w.key !== undefined
+          ? this.dispatcher.pick(w.key)
+          : this.dispatcher.repick()
       try {
         if (!lane.write(w.wire, w.tag, w.pending)) return
       } catch (err) {
@@ -360,7 +369,9 @@ export class Queue extends EventEmitter<QueueEvents> {
   async broadcast(event: unknown): Promise<void> {
     if (this.state !== 'running') throw this.notRunning()
     await Promise.all(
-      this.tasks.map((task) => Promise.race([task.control.broadcast(event), task.exit.then(() => undefined)])),
+      this.lanes.map(({ task }) =>
+        Promise.race([task!.control.broadcast(event), task!.exit.then(() => undefined)]),
+      ),
     )
   }
 
@@ -378,7 +389,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         backlogBytes: lane.writer.backlog,
         capacityBytes: lane.writer.capacity,
         busy: uptimeMs > 0 ? Math.min(1, s[2] / uptimeMs) : 0,
-        restarts: this.restarts[lane.index] ?? 0,
+        restarts: lane.restarts,
       }
     })
     return {
@@ -410,7 +421,8 @@ export class Queue extends EventEmitter<QueueEvents> {
     this.state = 'stopping'
     for (const w of this.waiting.splice(0)) w.reject(this.notRunning())
     for (const lane of this.lanes) lane.writer.close()
-    const all = Promise.all(this.finished)
+    await this.resizing
+    const all = Promise.all(this.lanes.map((lane) => lane.finished))
     let drained = await settlesWithin(all, timeoutMs)
     if (!drained) {
       for (const lane of this.lanes) lane.abort()
@@ -422,6 +434,60 @@ export class Queue extends EventEmitter<QueueEvents> {
     const unprocessed = this.lanes.flatMap((lane) => lane.takeUnprocessed())
     if (unprocessed.length > 0) drained = false
     return { ...this.counts, unprocessed, drained, durationMs: performance.now() - started }
+  }
+
+  /**
+   * Changes the number of lanes (and worker threads) while running, up to the pool's
+   * maximum (threads.max, or the cores). Removed lanes drain first. With ordering 'key' the
+   * key → lane map changes, so pushes are held until every lane is empty: per-key order holds.
+   */
+  resize(threads: number): Promise<void> {
+    if (this.state !== 'running') return Promise.reject(this.notRunning())
+    if (!Number.isInteger(threads) || threads < 1 || threads > this.options.maxThreads) {
+      return Promise.reject(
+        new ConveyorError(
+          'INVALID_OPTION',
+          `resize() takes a whole number of threads from 1 to ${this.options.maxThreads} (threads.max), got ${threads}`,
+        ),
+      )
+    }
+    const next = this.resizing.then(() => this.applyResize(threads))
+    this.resizing = next.catch(() => {})
+    return next
+  }
+
+  private async applyResize(threads: number): Promise<void> {
+    if (threads === this.lanes.length || this.state !== 'running') return
+    const byKey = this.options.ordering === 'key'
+    if (byKey) {
+      this.holds++
+      while (this.lanes.some((lane) => lane.outstanding > 0) && this.state === 'running') {
+        await new Promise((resolve) => setTimeout(resolve, 1))
+      }
+    }
+    try {
+      if (threads > this.lanes.length) {
+        const added: Lane[] = []
+        for (let i = this.lanes.length; i < threads; i++) {
+          const lane = new Lane(i, this.options.laneBytes, this.codec, this.laneEvents)
+          this.startLane(lane)
+          added.push(lane)
+        }
+        await Promise.all(added.map((lane) => whenReady(lane.task!, this.options.handler)))
+        this.lanes = [...this.lanes, ...added]
+      } else {
+        const removed = this.lanes.slice(threads)
+        this.lanes = this.lanes.slice(0, threads)
+        this.dispatcher = new Dispatcher(this.lanes, byKey)
+        for (const lane of removed) lane.writer.close()
+        await Promise.all(removed.map((lane) => lane.finished))
+      }
+      this.dispatcher = new Dispatcher(this.lanes, byKey)
+    } finally {
+      if (byKey) this.holds--
+    }
+    this.emit('threads', this.lanes.length)
+    this.flushWaiting()
   }
 
   private startLane(lane: Lane): void {
@@ -436,14 +502,14 @@ export class Queue extends EventEmitter<QueueEvents> {
       attempts: o.attempts,
       backoffMs: o.backoffMs,
     })
-    this.tasks[lane.index] = task
+    lane.task = task
     const generation = ++lane.generation
     task.exit.then(
       (exit) => {
         if (exit.kind === 'handler-invalid' && this.state !== 'starting') {
           this.emitError(new ConveyorError('HANDLER_INVALID', exit.message))
         }
-        this.finish[lane.index]()
+        lane.finish()
       },
       (err: Error) => {
         if (generation !== lane.generation) return
@@ -455,12 +521,13 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** A worker died: settle what it finished, judge the suspect, restart the lane on a new one. */
   private onLaneCrash(lane: Lane, err: Error): void {
     if (this.state === 'starting' || this.state === 'stopped') {
-      this.finish[lane.index]()
+      lane.finish()
       return
     }
-    this.restarts[lane.index]++
+    lane.restarts++
     lane.recoverFromCrash(this.options.attempts, err)
-    if (this.listenerCount('worker-exit') > 0) this.emit('worker-exit', { lane: lane.index, error: err })
+    if (this.listenerCount('worker-exit') > 0)
+      this.emit('worker-exit', { lane: lane.index, error: err })
     this.startLane(lane)
     if (lane.outstanding > 0 && !lane.watching) this.watch(lane)
     this.flushWaiting()
@@ -479,7 +546,10 @@ export class Queue extends EventEmitter<QueueEvents> {
   private notRunning(): ConveyorError {
     return this.state === 'idle' || this.state === 'starting'
       ? new ConveyorError('QUEUE_NOT_STARTED', 'call and await queue.start() before pushing')
-      : new ConveyorError('QUEUE_STOPPED', 'the queue is stopping or stopped: it accepts no more messages')
+      : new ConveyorError(
+          'QUEUE_STOPPED',
+          'the queue is stopping or stopped: it accepts no more messages',
+        )
   }
 
   private emitError(error: Error): void {
@@ -494,7 +564,10 @@ interface Envelope extends PushOptions {
 async function whenReady(task: LaneTask, handler: string): Promise<void> {
   const exited = task.exit.then((exit) => {
     if (exit.kind === 'handler-invalid') throw new ConveyorError('HANDLER_INVALID', exit.message)
-    throw new ConveyorError('HANDLER_INVALID', `the lane task for ${handler} ended before it started (${exit.kind})`)
+    throw new ConveyorError(
+      'HANDLER_INVALID',
+      `the lane task for ${handler} ended before it started (${exit.kind})`,
+    )
   })
   await Promise.race([task.control.ready(), exited])
   exited.catch(() => {})

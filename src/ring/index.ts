@@ -11,5 +11,12 @@ export {
   SLOT,
 } from './layout.js'
 export { RingReader } from './reader.js'
+export {
+  adoptRelease,
+  doneCursor,
+  type RecordView,
+  recordAt,
+  recordsFrom,
+  setTag,
+} from './recovery.js'
 export { RingWriter } from './writer.js'
-export { adoptRelease, doneCursor, type RecordView, recordAt, recordsFrom, setTag } from './recovery.js'

@@ -1,4 +1,11 @@
-import { CONTROL_BYTES, capacityOf, HEADER_BYTES, recordBytes, SLOT, WRAP_MARKER } from './layout.js'
+import {
+  CONTROL_BYTES,
+  capacityOf,
+  HEADER_BYTES,
+  recordBytes,
+  SLOT,
+  WRAP_MARKER,
+} from './layout.js'
 
 /**
  * Tools for the ring's owner (the main thread) once the reader's thread is gone: nothing

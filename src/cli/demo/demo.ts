@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url'
 import { Piscina } from 'piscina'
 import { createQueue } from '../../queue/index.js'
 import type { HandlerDefinition, HandlerFunction } from '../../worker.js'
-import { type Order, makeOrder } from './orders.js'
+import { makeOrder, type Order } from './orders.js'
 import { Progress } from './progress.js'
 
 export interface DemoOptions {
@@ -50,7 +50,10 @@ const event = (i: number): Order => {
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const conveyor = await runConveyor(options)
   const compareS = Math.max(1, Math.min(5, options.durationS / 5))
-  if (options.verbose) console.log(`\nSame workload for ${compareS} s each through Piscina run() per message, and inline on one thread…`)
+  if (options.verbose)
+    console.log(
+      `\nSame workload for ${compareS} s each through Piscina run() per message, and inline on one thread…`,
+    )
   const piscina = await runPiscina(options, compareS)
   const inline = await runInline(options, compareS)
   return {
@@ -59,7 +62,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     conveyor,
     piscina,
     inline,
-    ratios: { overPiscina: conveyor.msgPerS / piscina.msgPerS, overInline: conveyor.msgPerS / inline.msgPerS },
+    ratios: {
+      overPiscina: conveyor.msgPerS / piscina.msgPerS,
+      overInline: conveyor.msgPerS / inline.msgPerS,
+    },
   }
 }
 
@@ -76,7 +82,9 @@ async function runConveyor(options: DemoOptions): Promise<DemoSummary['conveyor'
       if (options.rate > 0) {
         const due = ((performance.now() - started) / 1000) * options.rate
         if (i >= due) {
-          await new Promise((resolve) => setTimeout(resolve, Math.max(1, ((i - due) / options.rate) * 1000)))
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.max(1, ((i - due) / options.rate) * 1000)),
+          )
           continue
         }
       }
@@ -134,7 +142,8 @@ async function runPiscina(options: DemoOptions, seconds: number): Promise<Measur
 
 async function runInline(options: DemoOptions, seconds: number): Promise<Measurement> {
   const mod = (await import(options.handler)) as { default: HandlerDefinition | HandlerFunction }
-  const definition: HandlerDefinition = typeof mod.default === 'function' ? { handle: mod.default } : mod.default
+  const definition: HandlerDefinition =
+    typeof mod.default === 'function' ? { handle: mod.default } : mod.default
   const context = { lane: -1, threadId: 0, attempt: 1 }
   await definition.setup?.(context)
   const latencies: number[] = []
@@ -152,10 +161,25 @@ async function runInline(options: DemoOptions, seconds: number): Promise<Measure
   return measurement('inline, one thread', 1, done, (performance.now() - started) / 1000, latencies)
 }
 
-function measurement(name: string, threads: number, messages: number, seconds: number, latencies: number[]): Measurement {
+function measurement(
+  name: string,
+  threads: number,
+  messages: number,
+  seconds: number,
+  latencies: number[],
+): Measurement {
   latencies.sort((a, b) => a - b)
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
-  return { name, threads, messages, seconds, msgPerS: messages / seconds, p50Ms: at(0.5), p99Ms: at(0.99) }
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
+  return {
+    name,
+    threads,
+    messages,
+    seconds,
+    msgPerS: messages / seconds,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+  }
 }
 
 export function handlerHref(path: string): string {

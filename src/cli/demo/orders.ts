@@ -15,7 +15,18 @@ export interface Order {
 }
 
 const COUNTRIES = ['FR', 'DE', 'US', 'JP', 'BR', 'IN', 'NG', 'CA']
-const WORDS = ['fast', 'gift', 'fragile', 'express', 'call', 'door', 'left', 'porch', 'back', 'office']
+const WORDS = [
+  'fast',
+  'gift',
+  'fragile',
+  'express',
+  'call',
+  'door',
+  'left',
+  'porch',
+  'back',
+  'office',
+]
 
 /** A deterministic order stream (a linear congruential generator keeps runs comparable). */
 export function makeOrder(id: number): Order {
@@ -32,7 +43,11 @@ export function makeOrder(id: number): Order {
   return {
     id,
     ts: new Date(1_700_000_000_000 + id * 37).toISOString(),
-    customer: { id: `c${rand(100000)}`, country: COUNTRIES[rand(COUNTRIES.length)], email: `user${rand(1e6)}@example.com` },
+    customer: {
+      id: `c${rand(100000)}`,
+      country: COUNTRIES[rand(COUNTRIES.length)],
+      email: `user${rand(1e6)}@example.com`,
+    },
     currency: 'EUR',
     items,
     note: Array.from({ length: 4 + rand(12) }, () => WORDS[rand(WORDS.length)]).join(' '),
@@ -51,14 +66,21 @@ export function processOrder(order: Order): OrderResult {
   if (!Number.isInteger(order.id) || !Array.isArray(order.items) || order.items.length === 0) {
     throw new TypeError(`order ${String(order.id)}: id and items are required`)
   }
-  if (!/^[^@\s]+@[^@\s]+$/.test(order.customer.email)) throw new TypeError(`order ${order.id}: bad email`)
+  if (!/^[^@\s]+@[^@\s]+$/.test(order.customer.email))
+    throw new TypeError(`order ${order.id}: bad email`)
   let total = 0
   for (const item of order.items) {
-    if (!(item.qty > 0) || !(item.price >= 0)) throw new TypeError(`order ${order.id}: bad item ${item.sku}`)
+    if (!(item.qty > 0) || !(item.price >= 0))
+      throw new TypeError(`order ${order.id}: bad item ${item.sku}`)
     total += item.qty * item.price
   }
   const canonical = JSON.stringify(order)
   const digest = createHash('sha256').update(canonical).digest('hex')
   const archived = deflateRawSync(canonical, { level: 6 })
-  return { id: order.id, total: Math.round(total * 100) / 100, digest, archivedBytes: archived.byteLength }
+  return {
+    id: order.id,
+    total: Math.round(total * 100) / 100,
+    digest,
+    archivedBytes: archived.byteLength,
+  }
 }

@@ -7,7 +7,8 @@ import type { HandlerContext, HandlerDefinition, HandlerFunction } from '../../w
  */
 const href = (workerData as { handler: string }).handler
 const mod = (await import(href)) as { default: HandlerDefinition | HandlerFunction }
-const definition: HandlerDefinition = typeof mod.default === 'function' ? { handle: mod.default } : mod.default
+const definition: HandlerDefinition =
+  typeof mod.default === 'function' ? { handle: mod.default } : mod.default
 const context: HandlerContext = { lane: -1, threadId: 0, attempt: 1 }
 await definition.setup?.(context)
 

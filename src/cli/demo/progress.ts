@@ -1,7 +1,8 @@
 import cliProgress from 'cli-progress'
 import type { QueueStats } from '../../queue/index.js'
 
-const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0))
+const fmt = (n: number) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0)
 
 /**
  * Live progress: a bar on a terminal; on a pipe or file, one plain line every few seconds.
@@ -17,7 +18,8 @@ export class Progress {
     if (verbose && process.stdout.isTTY) {
       this.bar = new cliProgress.SingleBar(
         {
-          format: '{bar} {elapsed}/{total}s | {done} done | {rate} msg/s | backlog {backlog} | {threads} threads | busy {busy}',
+          format:
+            '{bar} {elapsed}/{total}s | {done} done | {rate} msg/s | backlog {backlog} | {threads} threads | busy {busy}',
           barsize: 20,
           hideCursor: true,
         },
@@ -36,7 +38,9 @@ export class Progress {
     if (elapsedMs - this.lastPlain >= 5000) {
       this.lastPlain = elapsedMs
       const f = this.fields(stats)
-      console.log(`${(elapsedMs / 1000).toFixed(0)}s: ${f.done} done, ${f.rate} msg/s, backlog ${f.backlog}, ${f.threads} threads, busy ${f.busy}`)
+      console.log(
+        `${(elapsedMs / 1000).toFixed(0)}s: ${f.done} done, ${f.rate} msg/s, backlog ${f.backlog}, ${f.threads} threads, busy ${f.busy}`,
+      )
     }
   }
 

@@ -1,6 +1,7 @@
 import type { DemoSummary, Measurement } from './demo.js'
 
-const rate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0))
+const rate = (n: number) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0)
 const ms = (n: number) => (n < 1 ? `${(n * 1000).toFixed(0)} µs` : `${n.toFixed(2)} ms`)
 
 /** The table printed at the end of `conveyor demo`. */
@@ -26,5 +27,7 @@ export function printSummary(s: DemoSummary): void {
   console.log(
     `conveyor: ${c.messages} completed, ${c.failed} handler errors, ${c.deadLettered} dead-lettered, ${c.unprocessed} handed back unprocessed by stop().`,
   )
-  console.log('Latency: conveyor push → done (includes time queued in the lanes); the others: one call.')
+  console.log(
+    'Latency: conveyor push → done (includes time queued in the lanes); the others: one call.',
+  )
 }
