@@ -3,9 +3,11 @@ import { Bench, type HookMode } from 'tinybench'
 /**
  * The contract every bench suite implements.
  *
- * A suite is a name and a list of cases built for the run's context. A case moves a fixed batch
- * of messages per `run()` and resolves only once the consumer confirmed it handled all of them;
- * the harness times each run and reports messages per second = messages moved / sample time.
+ * A suite is a name and a list of cases built for the run's context. A throughput case moves a
+ * batch of messages per `run()` and resolves only once the consumer confirmed it handled all of
+ * them; the harness times each run and reports messages per second = messages moved / sample
+ * time. A latency case (`metric: 'latency'`) times each of its operations itself and hands every
+ * duration, in µs, to the recorder `run()` receives; the harness reports their distribution.
  *
  *   export const mySuite: Suite = {
  *     name: 'my suite',
@@ -15,6 +17,11 @@ import { Bench, type HookMode } from 'tinybench'
  *     ],
  *   }
  *
+ * Comparisons: every conveyor case is compared with the peers (non-conveyor cases) of its own
+ * `group` (cases without a group form one group), plus the cases it names in `peers`. A ratio
+ * above 1 always means conveyor did better: msg/s ÷ msg/s for throughput, µs ÷ µs the other way
+ * round for latency.
+ *
  * Register it in bench/suites/index.ts.
  */
 export interface Suite {
@@ -23,17 +30,66 @@ export interface Suite {
   description?: string
   /** Builds the cases; `quick` asks for small batches so the whole run stays short. */
   cases(ctx: BenchContext): Case[]
+  /**
+   * Sampling for this suite's cases, over the mode's default (QUICK_SAMPLING / FULL_SAMPLING);
+   * the caller's `sampling` option still wins over both.
+   */
+  sampling?(ctx: BenchContext): Partial<Sampling>
+  /** 'table' (default): one row per case. 'grid': one row per conveyor case, its peers as columns. */
+  layout?: 'table' | 'grid'
+  /** Facts about the run worth keeping (calibrations…): printed, and saved in the results. */
+  info?(): Record<string, string | number> | undefined
+}
+
+export type Metric = 'throughput' | 'latency'
+
+/** Records one operation's duration, in µs (latency cases). */
+export type LatencyRecorder = (us: number) => void
+
+/** Structured coordinates of a case, kept in the results and used by the charts. */
+export interface CaseParams {
+  /** Which implementation: 'conveyor', 'inline', 'piscina run()', … (also the grid's column). */
+  impl?: string
+  threads?: number
+  /** Handler cost per message, µs of pure JS. */
+  costUs?: number
+  /** Message size in bytes. */
+  bytes?: number
+  [key: string]: string | number | undefined
+}
+
+/**
+ * An acceptance target of a conveyor case, reported as met or missed (never a failure: numbers
+ * on a shared machine move). With `peer`, the value is the conveyor/peer ratio (see Ratio);
+ * without, the case's own median (msg/s, or µs for latency).
+ */
+export interface Target {
+  label: string
+  peer?: string
+  atLeast?: number
+  below?: number
 }
 
 export interface Case {
-  /** Shown in the table; `--filter` matches it. */
+  /** Shown in the table; `--filter` matches it (and its group). Unique within its suite. */
   name: string
-  /** Marks conveyor's own case(s). Each peer is reported as a ratio to the first of them. */
+  /** Marks conveyor's own case(s); see Suite for what they are compared with. */
   conveyor?: boolean
+  /** 'throughput' (default): run() returns messages moved. 'latency': see LatencyRecorder. */
+  metric?: Metric
+  /** Cases compared with each other; also what a grid row is labelled with. */
+  group?: string
+  /** Names of further cases (of this suite) this conveyor case is compared with. */
+  peers?: string[]
+  params?: CaseParams
+  targets?: Target[]
   /** Starts workers, pools, buffers. Not timed. */
   setup?(): Promise<void> | void
-  /** Moves one sample's messages, resolves once all were consumed, returns how many moved. */
-  run(): Promise<number>
+  /**
+   * One sample: resolves once all its messages were consumed, returns how many moved (latency
+   * cases: how many operations were recorded).
+   */
+  run(record: LatencyRecorder): Promise<number>
   /**
    * Releases everything setup made; must leave nothing that keeps the process alive. Runs even
    * when setup threw, so it must cope with a half-built case.
@@ -69,16 +125,27 @@ export const FULL_SAMPLING: Sampling = {
 export interface CaseResult {
   name: string
   conveyor: boolean
+  metric: Metric
+  /** 'msg/s' for throughput, 'µs' for latency. */
+  unit: 'msg/s' | 'µs'
+  group?: string
+  params?: CaseParams
   /** Timed samples (warm-up excluded). */
   samples: number
-  /** Messages one sample moved (the last sample's count). */
+  /** Messages (latency: operations) one sample moved (the last sample's count). */
   messagesPerSample: number
-  /** Messages per second over the samples. */
+  /**
+   * Throughput: over the samples' msg/s. Latency: over every operation of every sample, in µs.
+   */
   median: number
   p25: number
   p75: number
   min: number
   max: number
+  /** Latency only: 99th percentile of the operations, µs. */
+  p99?: number
+  /** One value per sample: its msg/s, or (latency) its median µs. */
+  values: number[]
   /** Median sample duration in ms. */
   sampleMs: number
   error?: string
@@ -87,18 +154,36 @@ export interface CaseResult {
 export interface Ratio {
   conveyor: string
   peer: string
-  /** conveyor msg/s ÷ peer msg/s (medians). */
+  metric: Metric
+  /** Above 1: conveyor did better. msg/s ÷ peer msg/s, or peer µs ÷ conveyor µs (medians). */
   ratio: number
+}
+
+export interface TargetResult {
+  case: string
+  label: string
+  peer?: string
+  /** The ratio to the peer, or the case's own median. */
+  value: number
+  unit: 'x' | 'msg/s' | 'µs'
+  atLeast?: number
+  below?: number
+  /** Undefined when it could not be measured (a case failed or was filtered out). */
+  met?: boolean
 }
 
 export interface SuiteResult {
   name: string
   description?: string
+  layout?: 'table' | 'grid'
+  sampling?: Sampling
+  info?: Record<string, string | number>
   cases: CaseResult[]
   ratios: Ratio[]
+  targets: TargetResult[]
 }
 
-function percentile(sorted: number[], q: number): number {
+export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN
   const pos = (sorted.length - 1) * q
   const lo = Math.floor(pos)
@@ -108,13 +193,23 @@ function percentile(sorted: number[], q: number): number {
 
 /** Runs one case: setup, tinybench warm-up and samples, teardown (always). */
 export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> {
-  const rates: number[] = []
+  const metric: Metric = c.metric ?? 'throughput'
+  const values: number[] = []
   const durations: number[] = []
+  const latencies: number[] = []
+  let current: number[] = []
+  const record: LatencyRecorder = (us) => {
+    current.push(us)
+  }
   let moved = 0
   let recording = false
   const result: CaseResult = {
     name: c.name,
     conveyor: c.conveyor === true,
+    metric,
+    unit: metric === 'latency' ? 'µs' : 'msg/s',
+    group: c.group,
+    params: c.params,
     samples: 0,
     messagesPerSample: 0,
     median: Number.NaN,
@@ -122,6 +217,7 @@ export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> 
     p75: Number.NaN,
     min: Number.NaN,
     max: Number.NaN,
+    values,
     sampleMs: Number.NaN,
   }
   try {
@@ -138,13 +234,23 @@ export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> 
     bench.add(
       c.name,
       async () => {
+        current = []
         const t0 = performance.now()
-        const n = await c.run()
+        const n = await c.run(record)
         const ms = performance.now() - t0
         if (recording) {
           moved = n
-          rates.push((n * 1000) / ms)
           durations.push(ms)
+          if (metric === 'latency') {
+            if (current.length === 0) throw new Error('a latency case recorded no operation')
+            for (const us of current) latencies.push(us)
+            values.push(
+              percentile(
+                current.sort((a, b) => a - b),
+                0.5,
+              ),
+            )
+          } else values.push((n * 1000) / ms)
         }
         return { overriddenDuration: ms }
       },
@@ -156,15 +262,17 @@ export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> 
       },
     )
     await bench.run()
-    rates.sort((a, b) => a - b)
+    const dist = metric === 'latency' ? latencies : [...values]
+    dist.sort((a, b) => a - b)
     durations.sort((a, b) => a - b)
-    result.samples = rates.length
+    result.samples = values.length
     result.messagesPerSample = moved
-    result.median = percentile(rates, 0.5)
-    result.p25 = percentile(rates, 0.25)
-    result.p75 = percentile(rates, 0.75)
-    result.min = rates[0] ?? Number.NaN
-    result.max = rates[rates.length - 1] ?? Number.NaN
+    result.median = percentile(dist, 0.5)
+    result.p25 = percentile(dist, 0.25)
+    result.p75 = percentile(dist, 0.75)
+    result.min = dist[0] ?? Number.NaN
+    result.max = dist[dist.length - 1] ?? Number.NaN
+    if (metric === 'latency') result.p99 = percentile(dist, 0.99)
     result.sampleMs = percentile(durations, 0.5)
   } catch (err) {
     result.error = err instanceof Error ? (err.stack ?? err.message) : String(err)
@@ -179,13 +287,70 @@ export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> 
   return result
 }
 
-/** Ratios of the first conveyor case to every peer that produced a number. */
-export function ratiosOf(cases: CaseResult[]): Ratio[] {
-  const ref = cases.find((c) => c.conveyor && !c.error)
-  if (!ref) return []
-  return cases
-    .filter((c) => !c.conveyor && !c.error && c.median > 0)
-    .map((c) => ({ conveyor: ref.name, peer: c.name, ratio: ref.median / c.median }))
+/** conveyor vs peer as a "higher is better for conveyor" ratio of medians. */
+function ratioOf(ref: CaseResult, peer: CaseResult): number {
+  return ref.metric === 'latency' ? peer.median / ref.median : ref.median / peer.median
+}
+
+/**
+ * Every conveyor case against the peers of its group and the peers it names (same metric,
+ * both measured). Cases given without `peers` (older callers) compare by group only.
+ */
+export function ratiosOf(
+  cases: CaseResult[],
+  declared: Pick<Case, 'name' | 'peers'>[] = [],
+): Ratio[] {
+  const named = new Map(declared.map((c) => [c.name, c.peers ?? []]))
+  const ok = (c: CaseResult) => !c.error && c.median > 0
+  const ratios: Ratio[] = []
+  for (const ref of cases) {
+    if (!ref.conveyor || !ok(ref)) continue
+    const extra = named.get(ref.name) ?? []
+    for (const peer of cases) {
+      if (peer.conveyor || !ok(peer) || peer.metric !== ref.metric) continue
+      if (peer.group !== ref.group && !extra.includes(peer.name)) continue
+      ratios.push({
+        conveyor: ref.name,
+        peer: peer.name,
+        metric: ref.metric,
+        ratio: ratioOf(ref, peer),
+      })
+    }
+  }
+  return ratios
+}
+
+/** Judges every target of the given cases against the results. */
+export function targetsOf(
+  cases: CaseResult[],
+  declared: Pick<Case, 'name' | 'targets'>[],
+): TargetResult[] {
+  const byName = new Map(cases.map((c) => [c.name, c]))
+  const out: TargetResult[] = []
+  for (const d of declared) {
+    const c = byName.get(d.name)
+    if (!c) continue
+    for (const t of d.targets ?? []) {
+      const peer = t.peer === undefined ? undefined : byName.get(t.peer)
+      const measurable = !c.error && (t.peer === undefined || (peer !== undefined && !peer.error))
+      const value = !measurable ? Number.NaN : peer ? ratioOf(c, peer) : c.median
+      const met = Number.isFinite(value)
+        ? (t.atLeast === undefined || value >= t.atLeast) &&
+          (t.below === undefined || value < t.below)
+        : undefined
+      out.push({
+        case: c.name,
+        label: t.label,
+        peer: t.peer,
+        value,
+        unit: t.peer !== undefined ? 'x' : c.unit,
+        atLeast: t.atLeast,
+        below: t.below,
+        met,
+      })
+    }
+  }
+  return out
 }
 
 export function formatRate(perSecond: number): string {
@@ -195,50 +360,168 @@ export function formatRate(perSecond: number): string {
   return perSecond.toFixed(0)
 }
 
-export function formatRatio(ratio: number): string {
-  if (!Number.isFinite(ratio)) return '-'
-  return ratio >= 100 ? `${ratio.toFixed(0)}x` : `${ratio.toFixed(2)}x`
+export function formatMicros(us: number): string {
+  if (!Number.isFinite(us)) return '-'
+  if (us >= 1000) return `${(us / 1000).toFixed(2)}ms`
+  return us >= 100 ? `${us.toFixed(0)}µs` : `${us.toFixed(1)}µs`
 }
 
-/** The suite's result as a text table, one row per case, plus the ratio lines. */
-export function formatSuite(suite: SuiteResult): string {
-  const ratioFor = new Map(suite.ratios.map((r) => [r.peer, r.ratio]))
-  const header = [
-    'case',
-    'msg/s median',
-    'p25..p75',
-    'min..max',
-    'samples',
-    'msgs/sample',
-    'ms/sample',
-    'conveyor/peer',
-  ]
-  const rows = suite.cases.map((c) =>
-    c.error
-      ? [c.name, 'FAILED', '', '', '', '', '', '-']
-      : [
-          c.name,
-          formatRate(c.median),
-          `${formatRate(c.p25)}..${formatRate(c.p75)}`,
-          `${formatRate(c.min)}..${formatRate(c.max)}`,
-          String(c.samples),
-          String(c.messagesPerSample),
-          c.sampleMs.toFixed(1),
-          c.conveyor ? '(ref)' : formatRatio(ratioFor.get(c.name) ?? Number.NaN),
-        ],
-  )
+export function formatRatio(ratio: number): string {
+  if (!Number.isFinite(ratio)) return '-'
+  if (ratio >= 100) return `${ratio.toFixed(0)}x`
+  return ratio >= 0.1 ? `${ratio.toFixed(2)}x` : `${ratio.toPrecision(2)}x`
+}
+
+function formatValue(c: Pick<CaseResult, 'metric'>, v: number): string {
+  return c.metric === 'latency' ? formatMicros(v) : formatRate(v)
+}
+
+/** Lays out rows under a header: the first column left-aligned, the others right-aligned. */
+function columns(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]) =>
     cells
       .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
       .join('  ')
       .trimEnd()
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)]
+}
+
+function caseTable(cases: CaseResult[], ratios: Ratio[], metric: Metric): string[] {
+  const latency = metric === 'latency'
+  // A peer compared with exactly one conveyor case shows its ratio in the row; others below.
+  const ratiosFor = new Map<string, Ratio[]>()
+  for (const r of ratios) ratiosFor.set(r.peer, [...(ratiosFor.get(r.peer) ?? []), r])
+  const header = latency
+    ? ['case', 'µs median', 'p25..p75', 'p99', 'min..max', 'samples', 'ops/sample', 'peer/conveyor']
+    : [
+        'case',
+        'msg/s median',
+        'p25..p75',
+        'min..max',
+        'samples',
+        'msgs/sample',
+        'ms/sample',
+        'conveyor/peer',
+      ]
+  const ratioCell = (c: CaseResult) => {
+    if (c.conveyor) return '(ref)'
+    const rs = ratiosFor.get(c.name) ?? []
+    if (rs.length === 0) return '-'
+    return rs.length === 1 ? formatRatio(rs[0].ratio) : 'see below'
+  }
+  const rows = cases.map((c) => {
+    if (c.error) return [c.name, 'FAILED', '', '', '', '', '', '-']
+    const f = (v: number) => formatValue(c, v)
+    return latency
+      ? [
+          c.name,
+          f(c.median),
+          `${f(c.p25)}..${f(c.p75)}`,
+          f(c.p99 ?? Number.NaN),
+          `${f(c.min)}..${f(c.max)}`,
+          String(c.samples),
+          String(c.messagesPerSample),
+          ratioCell(c),
+        ]
+      : [
+          c.name,
+          f(c.median),
+          `${f(c.p25)}..${f(c.p75)}`,
+          `${f(c.min)}..${f(c.max)}`,
+          String(c.samples),
+          String(c.messagesPerSample),
+          c.sampleMs.toFixed(1),
+          ratioCell(c),
+        ]
+  })
+  return columns(header, rows)
+}
+
+/** One row per conveyor case (labelled by its group), its peers' medians and ratios as columns. */
+function grid(suite: SuiteResult): string[] {
+  const byName = new Map(suite.cases.map((c) => [c.name, c]))
+  const refs = suite.cases.filter((c) => c.conveyor)
+  const impl = (c: CaseResult) => c.params?.impl ?? c.name
+  const peerColumns: string[] = []
+  const peersOf = new Map<string, CaseResult[]>()
+  for (const ref of refs) {
+    const rs = suite.ratios.filter((r) => r.conveyor === ref.name)
+    const peers = suite.cases.filter(
+      (c) => !c.conveyor && (c.group === ref.group || rs.some((r) => r.peer === c.name)),
+    )
+    peersOf.set(ref.name, peers)
+    for (const p of peers) if (!peerColumns.includes(impl(p))) peerColumns.push(impl(p))
+  }
+  const header = ['cell', 'conveyor', ...peerColumns]
+  const rows = refs.map((ref) => {
+    const cells = [ref.group ?? ref.name, ref.error ? 'FAILED' : formatValue(ref, ref.median)]
+    for (const col of peerColumns) {
+      const peer = peersOf.get(ref.name)?.find((p) => impl(p) === col)
+      if (!peer) cells.push('')
+      else if (peer.error) cells.push('FAILED')
+      else {
+        const r = suite.ratios.find((x) => x.conveyor === ref.name && x.peer === peer.name)
+        cells.push(`${formatValue(peer, peer.median)} (${r ? formatRatio(r.ratio) : '-'})`)
+      }
+    }
+    return cells
+  })
+  // Peers no conveyor case of the grid shows (its conveyor case was filtered out).
+  const shown = new Set([...peersOf.values()].flat().map((p) => p.name))
+  const orphans = suite.cases.filter((c) => !c.conveyor && !shown.has(c.name) && byName.has(c.name))
+  const out = rows.length > 0 ? columns(header, rows) : []
+  if (rows.length > 0) out.push('(each peer: its median, then conveyor/peer in parentheses)')
+  for (const o of orphans) {
+    out.push(`  ${o.name}: ${o.error ? 'FAILED' : `${formatValue(o, o.median)} ${o.unit}`}`)
+  }
+  return out
+}
+
+function formatTarget(t: TargetResult): string {
+  const bound = [
+    t.atLeast !== undefined ? `≥ ${t.unit === 'x' ? formatRatio(t.atLeast) : t.atLeast}` : '',
+    t.below !== undefined ? `< ${t.unit === 'µs' ? formatMicros(t.below) : t.below}` : '',
+  ]
+    .filter(Boolean)
+    .join(' and ')
+  const value =
+    t.unit === 'x'
+      ? formatRatio(t.value)
+      : t.unit === 'µs'
+        ? formatMicros(t.value)
+        : formatRate(t.value)
+  const verdict = t.met === undefined ? 'not measured' : t.met ? 'met' : 'MISSED'
+  return `  target ${t.label}: ${value} (${bound}) ${verdict}`
+}
+
+/** The suite's result as text: a table per metric (or the grid), ratio lines, targets. */
+export function formatSuite(suite: SuiteResult): string {
   const out = [`== ${suite.name}`]
   if (suite.description) out.push(suite.description)
-  out.push(line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line))
-  for (const r of suite.ratios) {
-    out.push(`  ${r.conveyor} / ${r.peer}: ${formatRatio(r.ratio)}`)
+  for (const [k, v] of Object.entries(suite.info ?? {})) out.push(`  ${k}: ${v}`)
+  if (suite.layout === 'grid') {
+    out.push(...grid(suite))
+  } else {
+    const metrics = (['throughput', 'latency'] as const).filter((m) =>
+      suite.cases.some((c) => c.metric === m),
+    )
+    for (const m of metrics) {
+      if (metrics.length > 1) {
+        out.push(m === 'latency' ? '-- latency (µs, lower is better)' : '-- throughput (msg/s)')
+      }
+      const cases = suite.cases.filter((c) => c.metric === m)
+      out.push(...caseTable(cases, suite.ratios, m))
+    }
+    for (const r of suite.ratios) {
+      out.push(
+        r.metric === 'latency'
+          ? `  ${r.peer} µs / ${r.conveyor} µs: ${formatRatio(r.ratio)}`
+          : `  ${r.conveyor} / ${r.peer}: ${formatRatio(r.ratio)}`,
+      )
+    }
   }
+  for (const t of suite.targets) out.push(formatTarget(t))
   for (const c of suite.cases) {
     if (c.error) out.push(`  ${c.name} failed: ${c.error}`)
   }

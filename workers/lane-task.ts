@@ -26,6 +26,11 @@ const RELEASE_EVERY = 64
  * results one after the other, usually publishes again within this; a futex wake-up costs more.
  */
 const SPIN_MS = 0.03
+/**
+ * After answering a run() caller, poll longer: a caller awaiting results one after another
+ * sends the next within tens of µs, and a parked worker's wake-up costs as much again.
+ */
+const SPIN_AFTER_RESULT_MS = 0.25
 /** A parked worker wakes this often to let its event loop serve control calls. */
 const PARK_SLICE_MS = 5
 /** Longest stretch of handler calls before the event loop gets a turn. */
@@ -96,41 +101,47 @@ class LaneLoop {
     stats[Stat.READY] = 1
     let lastYield = performance.now()
     for (;;) {
-      const burstStart = performance.now()
+      let busySince = performance.now()
       let sinceRelease = 0
+      let answered = false
       let offset: number
       while ((offset = reader.next()) >= 0) {
-        let published = this.process(offset, reader.length, reader.tag, reader.start)
+        const tag = reader.tag
+        let published = this.process(offset, reader.length, tag, reader.start)
         if (published !== true && published !== false) published = await published
         reader.markDone(reader.cursor)
         if (published || ++sinceRelease >= RELEASE_EVERY) {
           reader.release()
           sinceRelease = 0
+          answered ||= (tag & Tag.WANTS_RESULT) !== 0
           const now = performance.now()
           if (now - lastYield > YIELD_EVERY_MS) {
-            stats[Stat.BUSY_MS] += now - lastYield
+            stats[Stat.BUSY_MS] += now - busySince
             await yieldToEventLoop()
-            lastYield = performance.now()
+            lastYield = busySince = performance.now()
           }
           if (reader.state === RingState.CLOSED) break
         }
       }
       reader.release()
-      stats[Stat.BUSY_MS] += performance.now() - Math.max(burstStart, lastYield)
+      stats[Stat.BUSY_MS] += performance.now() - busySince
       const state = reader.state
       if (state === RingState.CLOSED) return { kind: 'aborted' }
       if (state === RingState.CLOSING && !reader.hasNext()) return { kind: 'drained' }
       // Park in slices: a wake-up goes straight back to reading; a slice that passes quietly
       // gives the event loop its turn (control calls) before parking again.
-      if (!this.spin() && !reader.waitSync(PARK_SLICE_MS)) {
+      if (
+        !this.spin(answered ? SPIN_AFTER_RESULT_MS : SPIN_MS) &&
+        !reader.waitSync(PARK_SLICE_MS)
+      ) {
         await yieldToEventLoop()
         lastYield = performance.now()
       }
     }
   }
 
-  private spin(): boolean {
-    const until = performance.now() + SPIN_MS
+  private spin(ms: number): boolean {
+    const until = performance.now() + ms
     do {
       for (let i = 0; i < 64; i++) if (this.reader.hasNext()) return true
     } while (performance.now() < until)

@@ -33,7 +33,7 @@ const WAIT_MS = 50
 const workerUrl = (file: string) => new URL(`../workers/${file}`, import.meta.url)
 
 /** Messages per sample, sized so one sample takes roughly 50-200 ms (quick: a few ms to ~50). */
-function batchSizes(quick: boolean) {
+export function ringTransportSizes(quick: boolean) {
   return quick
     ? { fast: 50_000, piscinaPerMessage: 2_000, piscinaBatched: 51_200, threadStream: 50_000 }
     : {
@@ -44,7 +44,8 @@ function batchSizes(quick: boolean) {
       }
 }
 
-function conveyorRing(messages: string[], perSample: number): Case {
+/** conveyor's ring alone, no queue: also the queue suite's reference for its noop case. */
+export function conveyorRing(messages: string[], perSample: number): Case {
   let handle: WorkerHandle | undefined
   let writer: RingWriter | undefined
   let buf: Buffer
@@ -279,7 +280,7 @@ export const ringTransport: Suite = {
     '1 producer (main) -> 1 worker, 256-byte ASCII strings encoded on main, decoded to a JS string in the worker, empty handler',
   cases({ quick }: BenchContext): Case[] {
     const messages = asciiMessages(POOL, MESSAGE_BYTES)
-    const n = batchSizes(quick)
+    const n = ringTransportSizes(quick)
     return [
       conveyorRing(messages, n.fast),
       piscinaPerMessage(messages, n.piscinaPerMessage),

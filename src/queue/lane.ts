@@ -7,6 +7,7 @@ import {
   deathsOf,
   type SerializedError,
   STAT_SLOTS,
+  Tag,
   withDeaths,
 } from '../lane/protocol.js'
 import type { LaneTask } from '../pool/lane-pool.js'
@@ -14,6 +15,7 @@ import {
   adoptRelease,
   createRingBuffer,
   doneCursor,
+  HEADER_BYTES,
   RingReader,
   RingWriter,
   recordAt,
@@ -30,6 +32,9 @@ export interface LaneEvents {
   deadLettered(error: Error, message: unknown, pending: Pending | undefined): void
   rejected(): void
 }
+
+/** Records per publish at most, when the producer does not yield sooner. */
+const PUBLISH_EVERY = 64
 
 /** One message in one out of SAMPLE_EVERY gets its push → done latency measured. */
 const SAMPLE_EVERY = 16
@@ -67,6 +72,10 @@ export class Lane {
   private readonly born: Float64Array
   private head = 0
   private count = 0
+  private unpublished = 0
+  private unpublishedBytes = 0
+  private readonly publishBytes: number
+  private flushScheduled = false
   private runs = 0
   private sampleClock = 0
 
@@ -85,6 +94,7 @@ export class Lane {
     this.stats = new SharedArrayBuffer(STAT_SLOTS * 8)
     this.statSlots = new Float64Array(this.stats)
     this.writer = new RingWriter(this.requests)
+    this.publishBytes = capacity / 16
     this.completionReader = new RingReader(this.completions)
     this.ring = Buffer.from(this.requests)
     this.out = Buffer.from(this.completions)
@@ -120,18 +130,50 @@ export class Lane {
       let room = wire.length * 3
       if (room > writer.maxPayload) room = Buffer.byteLength(wire)
       const at = writer.reserve(room)
-      if (at < 0) return false
+      if (at < 0) return this.full()
       length = this.ring.write(wire, at, room, 'utf8')
     } else {
       const at = writer.reserve(wire.byteLength)
-      if (at < 0) return false
+      if (at < 0) return this.full()
       this.ring.set(wire, at)
       length = wire.byteLength
     }
     writer.commit(length, tag)
     this.track(writer.cursor, pending)
-    writer.publish()
+    this.unpublishedBytes += length + HEADER_BYTES
+    if (
+      ++this.unpublished >= PUBLISH_EVERY ||
+      this.unpublishedBytes >= this.publishBytes ||
+      tag & Tag.WANTS_RESULT
+    ) {
+      this.publish()
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flush)
+    }
     return true
+  }
+
+  /** Makes every written record visible to the worker (and wakes it if it sleeps). */
+  publish(): void {
+    this.unpublished = 0
+    this.unpublishedBytes = 0
+    this.writer.publish()
+  }
+
+  /**
+   * Records are published in batches: every PUBLISH_EVERY records, or when the producer
+   * yields to the event loop. One publish (and at most one wake-up of a parked worker) per
+   * batch instead of per message; a caller awaiting run() publishes at once.
+   */
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    if (this.unpublished > 0) this.publish()
+  }
+
+  private full(): false {
+    if (this.unpublished > 0) this.publish()
+    return false
   }
 
   private track(end: number, pending: Pending | undefined): void {
@@ -223,6 +265,7 @@ export class Lane {
    * limit. Returns true when the suspect was dead-lettered.
    */
   recoverFromCrash(attempts: number, cause: Error): boolean {
+    this.publish()
     this.drain()
     const done = doneCursor(this.requests)
     adoptRelease(this.requests, done)
@@ -259,6 +302,7 @@ export class Lane {
    * still in the ring, decoded, in lane order. Awaiting run() callers are rejected.
    */
   takeUnprocessed(): unknown[] {
+    this.publish()
     this.drain()
     const done = doneCursor(this.requests)
     adoptRelease(this.requests, done)

@@ -14,7 +14,15 @@ describe('conveyor command line', () => {
   it('prints help with every flag and exits 0', () => {
     const r = conveyor('--help')
     expect(r.code).toBe(0)
-    for (const flag of ['--duration', '--threads', '--handler', '--rate', '--json', '--quick', '--filter']) {
+    for (const flag of [
+      '--duration',
+      '--threads',
+      '--handler',
+      '--rate',
+      '--json',
+      '--quick',
+      '--filter',
+    ]) {
       expect(r.stdout).toContain(flag)
     }
   })
@@ -47,7 +55,12 @@ describe('conveyor command line', () => {
   })
 
   it('rejects a handler module without a handler, exit code 2', () => {
-    const r = conveyor('--handler', fileURLToPath(import.meta.url).replace(/cli\.test\.ts$/, '../fixtures/not-a-handler.mjs'), '--duration', '0.5')
+    const r = conveyor(
+      '--handler',
+      fileURLToPath(import.meta.url).replace(/cli\.test\.ts$/, '../fixtures/not-a-handler.mjs'),
+      '--duration',
+      '0.5',
+    )
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/HANDLER|handler module/)
   })
