@@ -17,10 +17,10 @@ import { HandlerInvalid, type LoadedHandler, loadHandler, teardownAll } from './
 
 /**
  * The Piscina task that serves one lane for as long as it is open: read a record, run the
- * handler, mark it done; publish RELEASE every RELEASE_EVERY records, at the end of a burst,
+ * handler, mark it done; publish RELEASE every `releaseEvery` records, at the end of a burst,
  * and at once after a record that produced a completion (a caller may be waiting on it).
  */
-const RELEASE_EVERY = 64
+const RELEASE_EVERY_MAX = 64
 /**
  * How long to poll WRITE before parking. A producer mid-burst, or a caller awaiting run()
  * results one after the other, usually publishes again within this; a futex wake-up costs more.
@@ -98,11 +98,19 @@ class LaneLoop {
 
   async run(): Promise<LaneExit> {
     const { reader, stats } = this
+    // Release often enough that a small ring never waits for a whole batch: about one
+    // release per 4 KiB of ring, at most one per RELEASE_EVERY_MAX records.
+    const releaseEvery = Math.max(1, Math.min(RELEASE_EVERY_MAX, reader.capacity >> 12))
     stats[Stat.READY] = 1
     let lastYield = performance.now()
+    // Clock reads cost ~30 ns: take one every `checkEvery` records, every record once
+    // records are slow enough (≥ 50 µs) that a batch could outlast the yield interval.
+    let checkEvery = 1
     for (;;) {
       let busySince = performance.now()
       let sinceRelease = 0
+      let sinceCheck = 0
+      let lastCheck = busySince
       let answered = false
       let offset: number
       while ((offset = reader.next()) >= 0) {
@@ -110,17 +118,26 @@ class LaneLoop {
         let published = this.process(offset, reader.length, tag, reader.start)
         if (published !== true && published !== false) published = await published
         reader.markDone(reader.cursor)
-        if (published || ++sinceRelease >= RELEASE_EVERY) {
+        if (published || ++sinceRelease >= releaseEvery) {
           reader.release()
           sinceRelease = 0
           answered ||= (tag & Tag.WANTS_RESULT) !== 0
+          if (reader.state === RingState.CLOSED) break
+        }
+        if (++sinceCheck >= checkEvery) {
           const now = performance.now()
+          checkEvery = (now - lastCheck) / sinceCheck >= 0.05 ? 1 : 64
+          sinceCheck = 0
+          lastCheck = now
           if (now - lastYield > YIELD_EVERY_MS) {
+            // Let control calls (broadcast) in; publish progress first.
+            reader.release()
+            sinceRelease = 0
             stats[Stat.BUSY_MS] += now - busySince
             await yieldToEventLoop()
-            lastYield = busySince = performance.now()
+            lastYield = busySince = lastCheck = performance.now()
+            if (reader.state === RingState.CLOSED) break
           }
-          if (reader.state === RingState.CLOSED) break
         }
       }
       reader.release()
@@ -130,10 +147,7 @@ class LaneLoop {
       if (state === RingState.CLOSING && !reader.hasNext()) return { kind: 'drained' }
       // Park in slices: a wake-up goes straight back to reading; a slice that passes quietly
       // gives the event loop its turn (control calls) before parking again.
-      if (
-        !this.spin(answered ? SPIN_AFTER_RESULT_MS : SPIN_MS) &&
-        !reader.waitSync(PARK_SLICE_MS)
-      ) {
+      if (!this.spin(answered ? SPIN_AFTER_RESULT_MS : SPIN_MS) && !reader.waitSync(PARK_SLICE_MS)) {
         await yieldToEventLoop()
         lastYield = performance.now()
       }
@@ -265,8 +279,9 @@ class LaneLoop {
     let at = completions.reserve(size)
     while (at < 0) {
       // The main thread drains completions when RELEASE moves or is rung: ring it, then wait.
+      // Never release here: the record being handled is not finished, and RELEASE past it
+      // would let the main thread settle it (and reuse its memory) too early.
       completions.publish()
-      this.reader.release()
       this.reader.ring()
       await completions.waitForRelease(completions.released, PARK_SLICE_MS)
       at = completions.reserve(size)

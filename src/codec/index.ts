@@ -33,7 +33,14 @@ export function moduleHref(module: string | URL): string {
 /** Builds the codec named by a spec; custom codec modules are imported. */
 export async function loadCodec(spec: WireCodecSpec): Promise<Codec> {
   if (typeof spec === 'string') return builtinCodec(spec as never)
-  const mod = (await import(spec.module)) as { default?: Partial<CustomCodec> }
+  let mod: { default?: Partial<CustomCodec> }
+  try {
+    mod = (await import(spec.module)) as { default?: Partial<CustomCodec> }
+  } catch (err) {
+    throw new ConveyorError('INVALID_OPTION', `codec module ${spec.module} could not be imported: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
   const custom = mod.default
   if (!custom || typeof custom.encode !== 'function' || typeof custom.decode !== 'function') {
     throw new ConveyorError(

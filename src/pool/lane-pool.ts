@@ -11,6 +11,8 @@ export interface LanePoolOptions {
   env?: Record<string, string>
   execArgv?: string[]
   workerData?: unknown
+  /** A worker without a lane task failed (Piscina's 'error' event); it is replaced. */
+  onError?: (error: Error) => void
 }
 
 /** A running lane task: how it ends, and its control channel. */
@@ -44,6 +46,9 @@ export class LanePool {
       execArgv: options.execArgv,
       workerData: options.workerData,
     })
+    // Piscina emits 'error' for a worker that dies while it runs no task (a stray timer
+    // throwing after its lane drained). Unheard, that would throw in the main thread.
+    this.piscina.on('error', (err: Error) => options.onError?.(err))
   }
 
   get threads(): number {

@@ -1,6 +1,6 @@
 import { deserialize } from 'node:v8'
 import type { Codec } from '../codec/index.js'
-import { ConveyorError } from '../errors.js'
+import { ConveyorError, type ConveyorErrorCode } from '../errors.js'
 import {
   COMPLETION_PREFIX,
   Completion,
@@ -31,6 +31,8 @@ export interface LaneEvents {
   failed(error: Error, message: unknown, attempt: number): void
   deadLettered(error: Error, message: unknown, pending: Pending | undefined): void
   rejected(): void
+  /** A user callback (ack, nack) threw: reported, never allowed to stall the lane. */
+  callbackThrew(error: unknown): void
 }
 
 /** Records per publish at most, when the producer does not yield sooner. */
@@ -195,8 +197,15 @@ export class Lane {
       if (t !== 0) this.events.latency(performance.now() - t)
       if (p !== undefined) {
         pending[this.head] = undefined
-        if (p.kind === 'push') p.ack?.()
-        else {
+        if (p.kind === 'push') {
+          if (p.ack) {
+            try {
+              p.ack()
+            } catch (err) {
+              this.events.callbackThrew(err)
+            }
+          }
+        } else {
           // Cannot happen: a result-awaiting record always gets a completion first.
           this.runs--
           p.reject(new ConveyorError('WORKER_DIED', 'the message was finished without a result'))
@@ -332,7 +341,11 @@ export class Lane {
   }
 }
 
+/** Codes the worker side raises that are conveyor's own, not the handler's. */
+const OWN_CODES: ReadonlySet<string> = new Set(['RESULT_ENCODE_FAILED', 'DECODE_FAILED'])
+
 function toError(e: SerializedError): ConveyorError | (Error & { code?: string }) {
+  if (e.code && OWN_CODES.has(e.code)) return new ConveyorError(e.code as ConveyorErrorCode, e.message)
   const error: Error & { code?: string } = new Error(e.message)
   error.name = e.name
   if (e.stack) error.stack = e.stack

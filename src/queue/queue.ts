@@ -82,6 +82,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   private lanes: Lane[] = []
   /** Pushes are held while a resize with key ordering waits for lanes to empty. */
   private holds = 0
+  private flushing = false
   private resizing: Promise<void> = Promise.resolve()
   private pool: LanePool | undefined
   private dispatcher!: Dispatcher
@@ -112,8 +113,19 @@ export class Queue extends EventEmitter<QueueEvents> {
       },
       deadLettered: (error, message, pending) => {
         counts.deadLettered++
-        if (pending?.kind === 'push') pending.nack?.(error)
+        if (pending?.kind === 'push' && pending.nack) {
+          try {
+            pending.nack(error)
+          } catch (err) {
+            this.laneEvents.callbackThrew(err)
+          }
+        }
         this.emit('dead-letter', { message, error })
+      },
+      callbackThrew: (err) => {
+        const error = err instanceof Error ? err : new Error(String(err))
+        if (this.listenerCount('error') > 0) this.emit('error', error)
+        else process.emitWarning(`conveyor: an ack/nack callback threw: ${error.message}`, 'ConveyorWarning')
       },
       rejected: () => {
         counts.rejected++
@@ -138,7 +150,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         (_, i) => new Lane(i, o.laneBytes, this.codec, this.laneEvents),
       )
       this.dispatcher = new Dispatcher(this.lanes, o.ordering === 'key')
-      this.pool = new LanePool(o)
+      this.pool = new LanePool({ ...o, onError: (err) => this.emitError(err) })
       for (const lane of this.lanes) this.startLane(lane)
       await Promise.all(this.lanes.map((lane) => whenReady(lane.task!, o.handler)))
     } catch (err) {
@@ -238,6 +250,17 @@ export class Queue extends EventEmitter<QueueEvents> {
 
   /** Moves waiting pushes into lanes, in order, while there is room. */
   private flushWaiting(): void {
+    // Re-entered through accepted() → watch(); the outer call keeps going, in order.
+    if (this.flushing) return
+    this.flushing = true
+    try {
+      this.flushInOrder()
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  private flushInOrder(): void {
     const { waiting } = this
     while (waiting.length > 0 && !this.paused && this.holds === 0 && this.state === 'running') {
       const w = waiting[0]
@@ -562,13 +585,22 @@ interface Envelope extends PushOptions {
 }
 
 async function whenReady(task: LaneTask, handler: string): Promise<void> {
-  const exited = task.exit.then((exit) => {
-    if (exit.kind === 'handler-invalid') throw new ConveyorError('HANDLER_INVALID', exit.message)
-    throw new ConveyorError(
-      'HANDLER_INVALID',
-      `the lane task for ${handler} ended before it started (${exit.kind})`,
-    )
-  })
+  const exited = task.exit.then(
+    (exit) => {
+      if (exit.kind === 'handler-invalid') throw new ConveyorError('HANDLER_INVALID', exit.message)
+      throw new ConveyorError(
+        'HANDLER_INVALID',
+        `the lane task for ${handler} ended before it started (${exit.kind})`,
+      )
+    },
+    (err: Error) => {
+      throw new ConveyorError(
+        'HANDLER_INVALID',
+        `a worker died while loading or setting up handler module ${handler}: ${err.message}`,
+        { cause: err },
+      )
+    },
+  )
   await Promise.race([task.control.ready(), exited])
   exited.catch(() => {})
 }

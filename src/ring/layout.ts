@@ -4,8 +4,10 @@
  *
  *   byte 0    WRITE     write cursor              written by the writer only
  *   byte 64   RELEASE   release cursor            written by the reader only (*)
- *   byte 128  READER_SLEEPING  reader parked on WRITE    set/cleared by the reader
- *   byte 192  WATCHED   writer parked on RELEASE  set by the writer, cleared by the reader
+ *   byte 128  READER_SLEEPING  doorbell: reader parked for records
+ *                       armed (1) by the reader; rung (→ 0) by publish, close, abort
+ *   byte 192  WATCHED   doorbell: writer parked for releases
+ *                       armed (1) by the writer; rung (→ 0) by release (see doorbell.ts)
  *   byte 256  STATE     open / closing / closed   closing: writer; closed: whoever ends it
  *   byte 320  DONE      end of the last record the reader finished (reader only) (*)
  *   byte 512  data[capacity]

@@ -1,3 +1,10 @@
+import {
+  armDoorbell,
+  disarmDoorbell,
+  ringDoorbell,
+  waitDoorbell,
+  waitDoorbellSync,
+} from './doorbell.js'
 import { CONTROL_BYTES, capacityOf, HEADER_BYTES, RingState, SLOT, WRAP_MARKER } from './layout.js'
 
 /**
@@ -67,7 +74,7 @@ export class RingReader {
       }
       this.start = this.tail
       this.length = length
-      this.tag = this.ctl[at + 1]
+      this.tag = this.ctl[at + 1] >>> 0
       this.tail = (this.tail + ((HEADER_BYTES + length + 7) & ~7)) >>> 0
       return CONTROL_BYTES + pos + HEADER_BYTES
     }
@@ -79,16 +86,12 @@ export class RingReader {
    */
   release(): void {
     Atomics.store(this.ctl, SLOT.RELEASE, this.tail | 0)
-    if (Atomics.load(this.ctl, SLOT.WATCHED) !== 0) {
-      Atomics.store(this.ctl, SLOT.WATCHED, 0)
-      Atomics.notify(this.ctl, SLOT.RELEASE)
-    }
+    ringDoorbell(this.ctl, SLOT.WATCHED)
   }
 
   /** Wakes a writer parked on RELEASE even though RELEASE did not move (it has news elsewhere). */
   ring(): void {
-    Atomics.store(this.ctl, SLOT.WATCHED, 0)
-    Atomics.notify(this.ctl, SLOT.RELEASE)
+    ringDoorbell(this.ctl, SLOT.WATCHED)
   }
 
   /** Records that every record before `cursor` is finished, without publishing RELEASE. */
@@ -103,25 +106,22 @@ export class RingReader {
    */
   waitSync(timeoutMs: number): boolean {
     if (!this.park()) return true
-    Atomics.wait(this.ctl, SLOT.WRITE, this.tail | 0, timeoutMs)
-    Atomics.store(this.ctl, SLOT.READER_SLEEPING, 0)
+    waitDoorbellSync(this.ctl, SLOT.READER_SLEEPING, timeoutMs)
     return this.hasNext()
   }
 
   /** Like waitSync, without blocking the thread's event loop. */
   async waitAsync(timeoutMs: number): Promise<boolean> {
     if (!this.park()) return true
-    const result = Atomics.waitAsync(this.ctl, SLOT.WRITE, this.tail | 0, timeoutMs)
-    if (result.async) await result.value
-    Atomics.store(this.ctl, SLOT.READER_SLEEPING, 0)
+    await waitDoorbell(this.ctl, SLOT.READER_SLEEPING, timeoutMs)
     return this.hasNext()
   }
 
-  /** Announces the sleep, then re-checks: false when there is no reason to sleep after all. */
+  /** Arms the doorbell, then re-checks: false when there is no reason to sleep after all. */
   private park(): boolean {
-    Atomics.store(this.ctl, SLOT.READER_SLEEPING, 1)
+    armDoorbell(this.ctl, SLOT.READER_SLEEPING)
     if (this.hasNext() || this.state !== RingState.OPEN) {
-      Atomics.store(this.ctl, SLOT.READER_SLEEPING, 0)
+      disarmDoorbell(this.ctl, SLOT.READER_SLEEPING)
       return false
     }
     return true

@@ -1,3 +1,4 @@
+import { ringDoorbell } from './doorbell.js'
 import {
   CONTROL_BYTES,
   capacityOf,
@@ -63,7 +64,7 @@ export function adoptRelease(sab: SharedArrayBuffer, cursor: number): void {
   const ctl = new Int32Array(sab, 0, CONTROL_BYTES / 4)
   Atomics.store(ctl, SLOT.DONE, cursor | 0)
   Atomics.store(ctl, SLOT.RELEASE, cursor | 0)
-  Atomics.notify(ctl, SLOT.RELEASE)
+  ringDoorbell(ctl, SLOT.WATCHED)
 }
 
 /** Every unreleased record from `from` to WRITE, in order. */

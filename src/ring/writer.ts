@@ -1,4 +1,5 @@
 import { ConveyorError } from '../errors.js'
+import { armDoorbell, disarmDoorbell, ringDoorbell, waitDoorbell } from './doorbell.js'
 import {
   CONTROL_BYTES,
   capacityOf,
@@ -107,7 +108,7 @@ export class RingWriter {
   /** Makes every committed record visible to the reader, and wakes it if it sleeps. */
   publish(): void {
     Atomics.store(this.ctl, SLOT.WRITE, this.head | 0)
-    if (Atomics.load(this.ctl, SLOT.READER_SLEEPING) !== 0) Atomics.notify(this.ctl, SLOT.WRITE)
+    ringDoorbell(this.ctl, SLOT.READER_SLEEPING)
   }
 
   /** Whether a record of `maxPayload` bytes would fit now. */
@@ -126,9 +127,12 @@ export class RingWriter {
    * `timeoutMs` bounds the wait so a caller can re-check conditions the ring cannot see.
    */
   async waitForRelease(seen: number, timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
-    Atomics.store(this.ctl, SLOT.WATCHED, 1)
-    const result = Atomics.waitAsync(this.ctl, SLOT.RELEASE, seen | 0, timeoutMs)
-    if (result.async) await result.value
+    armDoorbell(this.ctl, SLOT.WATCHED)
+    if (Atomics.load(this.ctl, SLOT.RELEASE) >>> 0 !== seen >>> 0) {
+      disarmDoorbell(this.ctl, SLOT.WATCHED)
+      return
+    }
+    await waitDoorbell(this.ctl, SLOT.WATCHED, timeoutMs)
   }
 
   /** The release cursor as the reader last published it. */
@@ -140,14 +144,14 @@ export class RingWriter {
   close(): void {
     this.publish()
     Atomics.compareExchange(this.ctl, SLOT.STATE, RingState.OPEN, RingState.CLOSING)
-    Atomics.notify(this.ctl, SLOT.WRITE)
+    ringDoorbell(this.ctl, SLOT.READER_SLEEPING)
   }
 
   /** The reader stops after the record it is handling, leaving the rest in the ring. */
   abort(): void {
     this.publish()
     Atomics.store(this.ctl, SLOT.STATE, RingState.CLOSED)
-    Atomics.notify(this.ctl, SLOT.WRITE)
+    ringDoorbell(this.ctl, SLOT.READER_SLEEPING)
   }
 
   private tooLarge(size: number): ConveyorError {
