@@ -147,7 +147,10 @@ class LaneLoop {
       if (state === RingState.CLOSING && !reader.hasNext()) return { kind: 'drained' }
       // Park in slices: a wake-up goes straight back to reading; a slice that passes quietly
       // gives the event loop its turn (control calls) before parking again.
-      if (!this.spin(answered ? SPIN_AFTER_RESULT_MS : SPIN_MS) && !reader.waitSync(PARK_SLICE_MS)) {
+      if (
+        !this.spin(answered ? SPIN_AFTER_RESULT_MS : SPIN_MS) &&
+        !reader.waitSync(PARK_SLICE_MS)
+      ) {
         await yieldToEventLoop()
         lastYield = performance.now()
       }

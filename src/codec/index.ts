@@ -37,9 +37,13 @@ export async function loadCodec(spec: WireCodecSpec): Promise<Codec> {
   try {
     mod = (await import(spec.module)) as { default?: Partial<CustomCodec> }
   } catch (err) {
-    throw new ConveyorError('INVALID_OPTION', `codec module ${spec.module} could not be imported: ${(err as Error).message}`, {
-      cause: err,
-    })
+    throw new ConveyorError(
+      'INVALID_OPTION',
+      `codec module ${spec.module} could not be imported: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    )
   }
   const custom = mod.default
   if (!custom || typeof custom.encode !== 'function' || typeof custom.decode !== 'function') {

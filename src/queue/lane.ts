@@ -345,7 +345,8 @@ export class Lane {
 const OWN_CODES: ReadonlySet<string> = new Set(['RESULT_ENCODE_FAILED', 'DECODE_FAILED'])
 
 function toError(e: SerializedError): ConveyorError | (Error & { code?: string }) {
-  if (e.code && OWN_CODES.has(e.code)) return new ConveyorError(e.code as ConveyorErrorCode, e.message)
+  if (e.code && OWN_CODES.has(e.code))
+    return new ConveyorError(e.code as ConveyorErrorCode, e.message)
   const error: Error & { code?: string } = new Error(e.message)
   error.name = e.name
   if (e.stack) error.stack = e.stack

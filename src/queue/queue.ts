@@ -125,7 +125,11 @@ export class Queue extends EventEmitter<QueueEvents> {
       callbackThrew: (err) => {
         const error = err instanceof Error ? err : new Error(String(err))
         if (this.listenerCount('error') > 0) this.emit('error', error)
-        else process.emitWarning(`conveyor: an ack/nack callback threw: ${error.message}`, 'ConveyorWarning')
+        else
+          process.emitWarning(
+            `conveyor: an ack/nack callback threw: ${error.message}`,
+            'ConveyorWarning',
+          )
       },
       rejected: () => {
         counts.rejected++

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import type { CodecSpec } from '../../dist/src/index.js'
-import { fixture, makeQueue, rejection, sleep, stopQueuesAfterEach, waitFor } from './helpers.js'
+import { fixture, makeQueue, rejection, stopQueuesAfterEach, waitFor } from './helpers.js'
 
 stopQueuesAfterEach()
 
