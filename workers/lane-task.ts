@@ -20,7 +20,7 @@ import { HandlerInvalid, type LoadedHandler, loadHandler, teardownAll } from './
  * handler, mark it done; publish RELEASE every `releaseEvery` records, at the end of a burst,
  * and at once after a record that produced a completion (a caller may be waiting on it).
  */
-const RELEASE_EVERY_MAX = 64
+const RELEASE_EVERY_MAX = 256
 /**
  * How long to poll WRITE before parking. A producer mid-burst, or a caller awaiting run()
  * results one after the other, usually publishes again within this; a futex wake-up costs more.

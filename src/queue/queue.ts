@@ -67,8 +67,6 @@ interface Waiting {
 const RESOLVED = Promise.resolve()
 /** Event-loop turns to poll for a run() result before parking on RELEASE (µs each). */
 const POLL_TURNS = 64
-/** Safety net: a parked watcher re-checks this often even without a wake-up. */
-const WATCH_TIMEOUT_MS = 100
 const PRESSURE_EVERY = 64
 
 /**
@@ -307,7 +305,7 @@ export class Queue extends EventEmitter<QueueEvents> {
           await nextTurn()
           continue
         }
-        await lane.writer.waitForRelease(seen, WATCH_TIMEOUT_MS)
+        await lane.writer.waitForRelease(seen)
         polls = 0
       }
     } catch (err) {
