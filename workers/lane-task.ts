@@ -183,9 +183,19 @@ class LaneLoop {
       return this.fail(err, 1, offset, length, tag, start)
     }
     if (isThenable(result)) return this.settle(result, 1, offset, length, tag, start)
+    return this.succeeded(result, 1, tag, start)
+  }
+
+  /** Counts a success; answers the caller if one awaits the result. */
+  private succeeded(
+    result: unknown,
+    attempt: number,
+    tag: number,
+    start: number,
+  ): boolean | Promise<boolean> {
     this.stats[Stat.HANDLED]++
     if ((tag & Tag.WANTS_RESULT) === 0) return false
-    return this.answer(start, 1, result)
+    return this.answer(start, attempt, result)
   }
 
   private async settle(
@@ -202,9 +212,7 @@ class LaneLoop {
     } catch (err) {
       return this.fail(err, attempt, offset, length, tag, start)
     }
-    this.stats[Stat.HANDLED]++
-    if ((tag & Tag.WANTS_RESULT) === 0) return false
-    return this.answer(start, attempt, result)
+    return this.succeeded(result, attempt, tag, start)
   }
 
   /** Reports a failed attempt, then retries after a backoff, in place: per-lane order holds. */
@@ -231,14 +239,16 @@ class LaneLoop {
       if (last) return true
       if (task.backoffMs > 0) await sleep(task.backoffMs * 2 ** (attempt - 1))
       context.attempt = ++attempt
+      let result: unknown
       try {
-        const result = await this.handle(this.codec.fromWire(this.ring, offset, length), context)
-        stats[Stat.HANDLED]++
-        if ((tag & Tag.WANTS_RESULT) === 0) return true
-        return this.answer(start, attempt, result)
+        result = await this.handle(this.codec.fromWire(this.ring, offset, length), context)
       } catch (next) {
         err = next
+        continue
       }
+      await this.succeeded(result, attempt, tag, start)
+      // This record published failures: release at once so its settlement follows them.
+      return true
     }
   }
 

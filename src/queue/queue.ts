@@ -316,13 +316,8 @@ export class Queue extends EventEmitter<QueueEvents> {
   }
 
   private checkPressure(): void {
-    let used = 0
-    let capacity = 0
-    for (const lane of this.lanes) {
-      used += lane.writer.backlog
-      capacity += lane.writer.capacity
-    }
-    const fill = this.waiting.length > 0 ? 1 : used / capacity
+    // Pushes waiting for room mean the lanes are as full as they get.
+    const fill = this.waiting.length > 0 ? 1 : this.fill()
     if (!this.pressured && fill >= this.options.high) {
       this.pressured = true
       this.emit('pause', { reason: 'backlog', fill })
