@@ -70,7 +70,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 }
 
 async function runConveyor(options: DemoOptions): Promise<DemoSummary['conveyor']> {
-  const queue = createQueue({ handler: options.handler, threads: options.threads, codec: 'json' })
+  // 64 KiB lanes: plenty to keep workers fed, and a push → done latency of a few ms rather
+  // than the time a full 1 MiB lane takes to drain.
+  const queue = createQueue({
+    handler: options.handler,
+    threads: options.threads,
+    codec: 'json',
+    laneBytes: 65536,
+  })
   await queue.start()
   const progress = new Progress(options.verbose, options.durationS)
   const started = performance.now()

@@ -19,7 +19,7 @@ export class Progress {
       this.bar = new cliProgress.SingleBar(
         {
           format:
-            '{bar} {elapsed}/{total}s | {done} done | {rate} msg/s | backlog {backlog} | {threads} threads | busy {busy}',
+            '{bar} {value}/{total}s | {done} done | {rate} msg/s | backlog {backlog} | {threads} threads | busy {busy}',
           barsize: 20,
           hideCursor: true,
         },

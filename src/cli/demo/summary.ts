@@ -12,17 +12,26 @@ export function printSummary(s: DemoSummary): void {
     [s.inline, `${(s.conveyor.msgPerS / s.inline.msgPerS).toFixed(2)}×`],
   ]
   console.log(`\nSummary — ${s.handler}, ${s.threads} threads`)
-  console.table(
-    rows.map(([m, ratio]) => ({
-      path: m.name,
-      threads: m.threads,
-      messages: m.messages,
-      'msg/s': rate(m.msgPerS),
-      'latency p50': ms(m.p50Ms),
-      'latency p99': ms(m.p99Ms),
-      'conveyor is': ratio,
-    })),
-  )
+  const table = [
+    ['path', 'threads', 'messages', 'msg/s', 'latency p50', 'latency p99', 'conveyor is'],
+    ...rows.map(([m, ratio]) => [
+      m.name,
+      String(m.threads),
+      String(m.messages),
+      rate(m.msgPerS),
+      ms(m.p50Ms),
+      ms(m.p99Ms),
+      ratio,
+    ]),
+  ]
+  const widths = table[0].map((_, col) => Math.max(...table.map((row) => row[col].length)))
+  const line = (row: string[]) =>
+    row
+      .map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col])))
+      .join('  ')
+  console.log(line(table[0]))
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  for (const row of table.slice(1)) console.log(line(row))
   const c = s.conveyor
   console.log(
     `conveyor: ${c.messages} completed, ${c.failed} handler errors, ${c.deadLettered} dead-lettered, ${c.unprocessed} handed back unprocessed by stop().`,
