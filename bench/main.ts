@@ -16,6 +16,7 @@ import {
   targetsOf,
 } from './harness.js'
 import { suites as registered } from './suites/index.js'
+import { calibrate } from './support/work.js'
 
 export interface BenchOptions {
   /** Small batches and few samples: the whole run stays well under a minute (CI smoke). */
@@ -131,6 +132,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     files: [],
   }
   log(machineLine(report.machine))
+  // Calibrate the synthetic handler cost first, on a quiet process: after a suite has torn its
+  // workers down the main thread can run slow for a while and skew every cost that follows.
+  calibrate()
   if (quick) log('mode: --quick (small batches, few samples: numbers are indicative only)')
 
   for (const suite of options.suites ?? registered) {
