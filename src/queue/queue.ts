@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { type Codec, loadCodec } from '../codec/index.js'
-import { ConveyorError } from '../errors.js'
+import { ConveyorError, isConveyorError } from '../errors.js'
 import { Tag } from '../lane/protocol.js'
 import { LanePool, type LaneTask } from '../pool/lane-pool.js'
 import { Dispatcher } from './dispatcher.js'
@@ -361,28 +361,48 @@ export class Queue extends EventEmitter<QueueEvents> {
   }
 
   /**
-   * Pulls messages from a source at the rate the lanes take them (each pull waits for the
-   * previous push to be accepted). With `envelopes: true` items are { value, key?, ack?, nack? }.
-   * Ends when the source ends or the queue stops; an item pulled but refused is nacked.
+   * Pulls messages from a source at the rate the lanes take them: at most `concurrency`
+   * pushes (default 1) wait for room at once, so the source is never read further ahead.
+   * With `envelopes: true` items are { value, key?, ack?, nack? }. Ends when the source ends
+   * or the queue stops; items pulled but refused by a stopping queue are nacked (envelopes)
+   * or returned in `refused` (plain items). Any other push error rejects, after nacking.
    */
   async consume(
     source: AsyncIterable<unknown> | Iterable<unknown>,
-    options: { envelopes?: boolean } = {},
-  ): Promise<{ consumed: number }> {
+    options: { envelopes?: boolean; concurrency?: number } = {},
+  ): Promise<{ consumed: number; refused: unknown[] }> {
+    const concurrency = options.concurrency ?? 1
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new ConveyorError(
+        'INVALID_OPTION',
+        `consume(): concurrency must be an integer ≥ 1, got ${concurrency}`,
+      )
+    }
     let consumed = 0
+    const refused: unknown[] = []
+    let failure: Error | undefined
+    const inFlight = new Set<Promise<void>>()
     for await (const item of source) {
       const envelope = options.envelopes ? (item as Envelope) : undefined
-      try {
-        if (envelope) await this.push(envelope.value, envelope)
-        else await this.push(item)
-        consumed++
-      } catch (err) {
-        envelope?.nack?.(err as Error)
-        if (this.state !== 'running') break
-        throw err
-      }
+      const pushed = (envelope ? this.push(envelope.value, envelope) : this.push(item)).then(
+        () => {
+          consumed++
+        },
+        (err: Error) => {
+          if (envelope) envelope.nack?.(err)
+          else if (isConveyorError(err, 'QUEUE_STOPPED')) refused.push(item)
+          failure ??= err
+        },
+      )
+      inFlight.add(pushed)
+      void pushed.then(() => inFlight.delete(pushed))
+      if (inFlight.size >= concurrency) await Promise.race(inFlight)
+      // Leaving the loop closes the source (its return()).
+      if (failure) break
     }
-    return { consumed }
+    await Promise.all(inFlight)
+    if (failure && !isConveyorError(failure, 'QUEUE_STOPPED')) throw failure
+    return { consumed, refused }
   }
 
   /** Calls every worker's onEvent(event); resolves once all have run it. */

@@ -10,6 +10,7 @@ describe('consume()', () => {
     await queue.start()
     expect(await queue.consume(Array.from({ length: 1000 }, (_, id) => ({ id })))).toEqual({
       consumed: 1000,
+      refused: [],
     })
     const acked: number[][] = [[], [], []]
     async function* envelopes() {
@@ -18,7 +19,10 @@ describe('consume()', () => {
         yield { value: { id }, key: id % 3, ack: () => acked[id % 3].push(id) }
       }
     }
-    expect(await queue.consume(envelopes(), { envelopes: true })).toEqual({ consumed: 600 })
+    expect(await queue.consume(envelopes(), { envelopes: true })).toEqual({
+      consumed: 600,
+      refused: [],
+    })
     await waitFor(() => acked.flat().length === 600, 'the acks')
     for (let k = 0; k < 3; k++) {
       expect(acked[k]).toEqual(Array.from({ length: 200 }, (_, i) => i * 3 + k)) // key order
@@ -86,5 +90,44 @@ describe('consume()', () => {
     expect(nacked).toBe(err)
     expect(closed).toBe(true)
     expect(queue.stats().pushed).toBe(1)
+  })
+
+  it('keeps up to `concurrency` pushes waiting; on stop every pulled item is accounted for', async () => {
+    const queue = makeQueue({
+      handler: fixture('work.mjs'),
+      threads: 1,
+      laneBytes: 4096,
+      workerData: { spinUs: 1000 },
+    })
+    await queue.start()
+    let pulled = 0
+    function* source() {
+      for (let id = 0; ; id++) {
+        pulled++
+        yield { id }
+      }
+    }
+    const consuming = queue.consume(source(), { concurrency: 8 })
+    await sleep(100)
+    // Never more pulled than accepted plus the pushes allowed to wait.
+    expect(pulled - queue.stats().pushed).toBeLessThanOrEqual(8)
+    expect(queue.stats().waiting).toBeGreaterThan(1)
+    const report = await queue.stop({ timeoutMs: 50 })
+    const { consumed, refused } = await consuming
+    expect(consumed).toBe(report.pushed)
+    expect(refused.length).toBeGreaterThan(1)
+    expect(consumed + refused.length).toBe(pulled)
+    expect(report.completed + report.unprocessed.length).toBe(report.pushed)
+    // In order: the refused items are the last ones pulled.
+    expect((refused as { id: number }[]).map((m) => m.id)).toEqual(
+      Array.from({ length: refused.length }, (_, i) => consumed + i),
+    )
+  })
+
+  it('refuses a concurrency below 1 with INVALID_OPTION', async () => {
+    const queue = makeQueue({ handler: fixture('echo.mjs'), threads: 1 })
+    await queue.start()
+    const err = await rejection(queue.consume([1, 2], { concurrency: 0 }))
+    expect(err.code).toBe('INVALID_OPTION')
   })
 })
