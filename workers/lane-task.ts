@@ -175,15 +175,35 @@ class LaneLoop {
     tag: number,
     start: number,
   ): boolean | Promise<boolean> {
+    let message: unknown
+    try {
+      message = this.codec.fromWire(this.ring, offset, length)
+    } catch (err) {
+      return this.undecodable(err, start, offset, length)
+    }
     let result: unknown
     this.context.attempt = 1
     try {
-      result = this.handle(this.codec.fromWire(this.ring, offset, length), this.context)
+      result = this.handle(message, this.context)
     } catch (err) {
       return this.fail(err, 1, offset, length, tag, start)
     }
     if (isThenable(result)) return this.settle(result, 1, offset, length, tag, start)
     return this.succeeded(result, 1, tag, start)
+  }
+
+  /** Decoding is deterministic: no retry; the raw payload goes back to be dead-lettered. */
+  private async undecodable(
+    err: unknown,
+    start: number,
+    offset: number,
+    length: number,
+  ): Promise<boolean> {
+    const error = serializeError(err)
+    error.code = 'DECODE_FAILED'
+    error.message = `codec '${this.codec.name}' could not decode the message: ${error.message}`
+    await this.emit(Completion.GAVE_UP, start, 1, error, offset, length)
+    return true
   }
 
   /** Counts a success; answers the caller if one awaits the result. */

@@ -257,7 +257,8 @@ export class Lane {
         continue
       }
       // GAVE_UP: the last attempt failed too.
-      if (error.code !== 'RESULT_ENCODE_FAILED') this.events.failed(error, message, attempt)
+      // The handler did not fail when conveyor's own step did (decode, result encode).
+      if (!isOwnError(error)) this.events.failed(error, message, attempt)
       const p = this.shift()
       if (p?.kind === 'run') {
         p.reject(error)
@@ -343,6 +344,10 @@ export class Lane {
 
 /** Codes the worker side raises that are conveyor's own, not the handler's. */
 const OWN_CODES: ReadonlySet<string> = new Set(['RESULT_ENCODE_FAILED', 'DECODE_FAILED'])
+
+function isOwnError(error: Error & { code?: string }): boolean {
+  return error.code !== undefined && OWN_CODES.has(error.code)
+}
 
 function toError(e: SerializedError): ConveyorError | (Error & { code?: string }) {
   if (e.code && OWN_CODES.has(e.code))

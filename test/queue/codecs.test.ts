@@ -116,3 +116,31 @@ describe('codecs round-trip through run()', () => {
     for (const m of failed) expect(bytesOf(m)).toEqual(bytesOf(message(m[1])))
   })
 })
+
+describe('a message the codec cannot decode', () => {
+  it('is dead-lettered at once with DECODE_FAILED and its raw bytes; the lane goes on', async () => {
+    const queue = makeQueue({
+      handler: fixture('echo.mjs'),
+      threads: 1,
+      codec: { module: fixture('codec-picky.mjs') },
+      retry: { attempts: 3, backoffMs: 1 },
+    })
+    const dead: { message: unknown; error: Error & { code?: string } }[] = []
+    let failed = 0
+    queue.on('dead-letter', (letter) => dead.push(letter))
+    queue.on('failed', () => failed++)
+    await queue.start()
+    const acked: string[] = []
+    for (const text of ['a', '!b', 'c']) await queue.push(text, { ack: () => acked.push(text) })
+    expect(await queue.run('d')).toBe('d')
+    const report = await queue.stop()
+    expect(acked).toEqual(['a', 'c'])
+    expect(dead).toHaveLength(1)
+    expect(dead[0].error.code).toBe('DECODE_FAILED')
+    expect(dead[0].error.message).toContain('refusing !b')
+    // The main thread cannot decode it either: the raw bytes come back.
+    expect(Buffer.from(dead[0].message as Uint8Array).toString()).toBe('!b')
+    expect(failed).toBe(0) // the handler never ran, so it never failed
+    expect(report).toMatchObject({ pushed: 4, completed: 3, deadLettered: 1 })
+  })
+})
