@@ -115,9 +115,11 @@ class LaneLoop {
       let offset: number
       while ((offset = reader.next()) >= 0) {
         const tag = reader.tag
+        stats[Stat.HANDLING] = 1
         let published = this.process(offset, reader.length, tag, reader.start)
         if (published !== true && published !== false) published = await published
         reader.markDone(reader.cursor)
+        stats[Stat.HANDLING] = 0
         if (published || ++sinceRelease >= releaseEvery) {
           reader.release()
           sinceRelease = 0

@@ -56,8 +56,10 @@ export const Stat = {
   HANDLED: 0,
   FAILED: 1,
   BUSY_MS: 2,
-  /** 1 once the worker ran its setup and entered the loop. */
+  /** 1 once the worker ran its setup and entered the loop; the main thread resets it. */
   READY: 3,
+  /** 1 from reading a record until it is marked done: a crash then blames that record. */
+  HANDLING: 4,
 } as const
 export const STAT_SLOTS = 8
 

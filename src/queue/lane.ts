@@ -7,6 +7,7 @@ import {
   deathsOf,
   type SerializedError,
   STAT_SLOTS,
+  Stat,
   Tag,
   withDeaths,
 } from '../lane/protocol.js'
@@ -63,6 +64,8 @@ export class Lane {
   task: LaneTask | undefined
   /** Workers that died serving this lane. */
   restarts = 0
+  /** Workers in a row that died before their handler's setup finished. */
+  setupDeaths = 0
   /** Resolves when the lane's task ended for good (drained, aborted, or the pool is gone). */
   readonly finished: Promise<void>
   finish!: () => void
@@ -280,8 +283,11 @@ export class Lane {
     const done = doneCursor(this.requests)
     adoptRelease(this.requests, done)
     this.settleUpTo(done)
+    // A worker that died in setup, or between records, was not handling the next one.
+    const blame = this.statSlots[Stat.HANDLING] === 1
+    this.statSlots[Stat.HANDLING] = 0
     const suspect = recordAt(this.requests, done)
-    if (!suspect) return false
+    if (!suspect || !blame) return false
     const deaths = deathsOf(suspect.tag) + 1
     if (deaths < attempts) {
       setTag(this.requests, suspect, withDeaths(suspect.tag, deaths))

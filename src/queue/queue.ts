@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { type Codec, loadCodec } from '../codec/index.js'
 import { ConveyorError, isConveyorError } from '../errors.js'
-import { Tag } from '../lane/protocol.js'
+import { Stat, Tag } from '../lane/protocol.js'
 import { LanePool, type LaneTask } from '../pool/lane-pool.js'
 import { Dispatcher } from './dispatcher.js'
 import { Lane, type LaneEvents } from './lane.js'
@@ -68,6 +68,9 @@ const RESOLVED = Promise.resolve()
 /** Event-loop turns to poll for a run() result before parking on RELEASE (µs each). */
 const POLL_TURNS = 64
 const PRESSURE_EVERY = 64
+/** First delay before restarting a lane whose worker died during setup; doubles, capped. */
+const SETUP_RETRY_MS = 50
+const SETUP_RETRY_MAX_MS = 5_000
 
 /**
  * The public queue: go-zero's core/queue over threads and shared memory. Producers push;
@@ -565,9 +568,33 @@ export class Queue extends EventEmitter<QueueEvents> {
       return
     }
     lane.restarts++
+    const diedInSetup = lane.statSlots[Stat.READY] !== 1
+    lane.statSlots[Stat.READY] = 0
     lane.recoverFromCrash(this.options.attempts, err)
     if (this.listenerCount('worker-exit') > 0)
       this.emit('worker-exit', { lane: lane.index, error: err })
+    if (!diedInSetup) {
+      lane.setupDeaths = 0
+      this.restartLane(lane)
+      return
+    }
+    // Workers that die before reading a record (setup failing: a database down, say) are
+    // restarted with a growing delay, and no message is blamed for it.
+    const delayMs = Math.min(SETUP_RETRY_MAX_MS, SETUP_RETRY_MS * 2 ** lane.setupDeaths++)
+    this.emitError(
+      new ConveyorError(
+        'WORKER_DIED',
+        `lane ${lane.index}: a worker died before its handler was set up (${err.message}); retrying in ${delayMs} ms`,
+        { cause: err },
+      ),
+    )
+    setTimeout(() => {
+      if (this.state === 'running' || this.state === 'stopping') this.restartLane(lane)
+      else lane.finish()
+    }, delayMs)
+  }
+
+  private restartLane(lane: Lane): void {
     this.startLane(lane)
     if (lane.outstanding > 0 && !lane.watching) this.watch(lane)
     this.flushWaiting()
