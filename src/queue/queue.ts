@@ -103,6 +103,15 @@ export class Queue extends EventEmitter<QueueEvents> {
     super()
     this.options = resolveOptions(options)
     const counts = this.counts
+    // User code (callbacks, listeners) runs inside a lane's drain: whatever it throws is
+    // reported, and never unwinds the drain half-way (that would lose settlements).
+    const guarded = (fn: () => void) => {
+      try {
+        fn()
+      } catch (err) {
+        this.laneEvents.callbackThrew(err)
+      }
+    }
     this.laneEvents = {
       completed: (n) => {
         counts.completed += n
@@ -110,25 +119,20 @@ export class Queue extends EventEmitter<QueueEvents> {
       latency: (ms) => this.latency.add(ms),
       failed: (error, message, attempt) => {
         counts.failed++
-        if (this.listenerCount('failed') > 0) this.emit('failed', error, message, attempt)
+        if (this.listenerCount('failed') > 0)
+          guarded(() => this.emit('failed', error, message, attempt))
       },
       deadLettered: (error, message, pending) => {
         counts.deadLettered++
-        if (pending?.kind === 'push' && pending.nack) {
-          try {
-            pending.nack(error)
-          } catch (err) {
-            this.laneEvents.callbackThrew(err)
-          }
-        }
-        this.emit('dead-letter', { message, error })
+        if (pending?.kind === 'push' && pending.nack) guarded(() => pending.nack?.(error))
+        guarded(() => this.emit('dead-letter', { message, error }))
       },
       callbackThrew: (err) => {
         const error = err instanceof Error ? err : new Error(String(err))
         if (this.listenerCount('error') > 0) this.emit('error', error)
         else
           process.emitWarning(
-            `conveyor: an ack/nack callback threw: ${error.message}`,
+            `conveyor: a callback or event listener threw: ${error.message}`,
             'ConveyorWarning',
           )
       },

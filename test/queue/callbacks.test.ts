@@ -57,4 +57,36 @@ describe('user callbacks', () => {
     const errors = await pushThroughOneLane(10)
     expect(errors.map((e) => e.message)).toEqual(['ack callback failed'])
   })
+
+  it("'failed' and 'dead-letter' listeners that throw do not lose settlements", async () => {
+    const queue = makeQueue({
+      handler: fixture('run.mjs'),
+      threads: 1,
+      retry: { attempts: 2, backoffMs: 1 },
+    })
+    const errors: Error[] = []
+    queue.on('error', (e) => errors.push(e))
+    queue.on('failed', () => {
+      throw new Error('failed listener threw')
+    })
+    queue.on('dead-letter', () => {
+      throw new Error('dead-letter listener threw')
+    })
+    await queue.start()
+    let acks = 0
+    let nacks = 0
+    const options = { ack: () => acks++, nack: () => nacks++ }
+    for (let i = 0; i < 50; i++) {
+      await queue.push(
+        i % 10 === 0 ? { op: 'throw', text: `no ${i}` } : { op: 'echo', value: i },
+        options,
+      )
+    }
+    await waitFor(() => acks + nacks === 50, 'every message to settle')
+    expect({ acks, nacks }).toEqual({ acks: 45, nacks: 5 })
+    // Two failed attempts and one dead letter for each of the 5 failing messages.
+    expect(errors.filter((e) => e.message === 'failed listener threw')).toHaveLength(10)
+    expect(errors.filter((e) => e.message === 'dead-letter listener threw')).toHaveLength(5)
+    expect(await queue.stop()).toMatchObject({ completed: 45, deadLettered: 5 })
+  })
 })
