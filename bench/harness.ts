@@ -478,7 +478,7 @@ function grid(suite: SuiteResult): string[] {
   return out
 }
 
-function formatTarget(t: TargetResult): string {
+function formatTarget(t: TargetResult, quick: boolean): string {
   const bound = [
     t.atLeast !== undefined ? `≥ ${t.unit === 'x' ? formatRatio(t.atLeast) : t.atLeast}` : '',
     t.below !== undefined ? `< ${t.unit === 'µs' ? formatMicros(t.below) : t.below}` : '',
@@ -491,12 +491,14 @@ function formatTarget(t: TargetResult): string {
       : t.unit === 'µs'
         ? formatMicros(t.value)
         : formatRate(t.value)
-  const verdict = t.met === undefined ? 'not measured' : t.met ? 'met' : 'MISSED'
+  // A --quick run's samples are too small and too cold to judge a target by.
+  const missed = quick ? 'not reached (quick run: indicative only)' : 'MISSED'
+  const verdict = t.met === undefined ? 'not measured' : t.met ? 'met' : missed
   return `  target ${t.label}: ${value} (${bound}) ${verdict}`
 }
 
 /** The suite's result as text: a table per metric (or the grid), ratio lines, targets. */
-export function formatSuite(suite: SuiteResult): string {
+export function formatSuite(suite: SuiteResult, options: { quick?: boolean } = {}): string {
   const out = [`== ${suite.name}`]
   if (suite.description) out.push(suite.description)
   for (const [k, v] of Object.entries(suite.info ?? {})) out.push(`  ${k}: ${v}`)
@@ -521,7 +523,7 @@ export function formatSuite(suite: SuiteResult): string {
       )
     }
   }
-  for (const t of suite.targets) out.push(formatTarget(t))
+  for (const t of suite.targets) out.push(formatTarget(t, options.quick === true))
   for (const c of suite.cases) {
     if (c.error) out.push(`  ${c.name} failed: ${c.error}`)
   }

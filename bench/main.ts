@@ -170,7 +170,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     result.targets = targetsOf(result.cases, cases)
     report.suites.push(result)
     log('')
-    log(formatSuite(result))
+    log(formatSuite(result, { quick }))
   }
   if (report.suites.length === 0) log(`no suite or case matches --filter ${options.filter}`)
 
