@@ -191,35 +191,34 @@ export function percentile(sorted: number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo)
 }
 
-/** Runs one case: setup, tinybench warm-up and samples, teardown (always). */
-export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> {
+/** What the timed samples of one case collected, over one or more passes. */
+export interface CaseSamples {
+  /** One per sample: its msg/s, or (latency) its median µs. */
+  values: number[]
+  /** Sample durations, ms. */
+  durations: number[]
+  /** Latency cases: every operation, µs. */
+  latencies: number[]
+  /** Messages (operations) the last sample moved. */
+  moved: number
+  error?: string
+}
+
+export function emptySamples(): CaseSamples {
+  return { values: [], durations: [], latencies: [], moved: 0 }
+}
+
+/**
+ * One pass over a case: setup, tinybench warm-up and samples, teardown (always). The timed
+ * samples are appended to `into`, so passes at different moments can be pooled.
+ */
+export async function sampleCase(c: Case, sampling: Sampling, into: CaseSamples): Promise<void> {
   const metric: Metric = c.metric ?? 'throughput'
-  const values: number[] = []
-  const durations: number[] = []
-  const latencies: number[] = []
   let current: number[] = []
   const record: LatencyRecorder = (us) => {
     current.push(us)
   }
-  let moved = 0
   let recording = false
-  const result: CaseResult = {
-    name: c.name,
-    conveyor: c.conveyor === true,
-    metric,
-    unit: metric === 'latency' ? 'µs' : 'msg/s',
-    group: c.group,
-    params: c.params,
-    samples: 0,
-    messagesPerSample: 0,
-    median: Number.NaN,
-    p25: Number.NaN,
-    p75: Number.NaN,
-    min: Number.NaN,
-    max: Number.NaN,
-    values,
-    sampleMs: Number.NaN,
-  }
   try {
     await c.setup?.()
     const bench = new Bench({
@@ -239,18 +238,18 @@ export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> 
         const n = await c.run(record)
         const ms = performance.now() - t0
         if (recording) {
-          moved = n
-          durations.push(ms)
+          into.moved = n
+          into.durations.push(ms)
           if (metric === 'latency') {
             if (current.length === 0) throw new Error('a latency case recorded no operation')
-            for (const us of current) latencies.push(us)
-            values.push(
+            for (const us of current) into.latencies.push(us)
+            into.values.push(
               percentile(
                 current.sort((a, b) => a - b),
                 0.5,
               ),
             )
-          } else values.push((n * 1000) / ms)
+          } else into.values.push((n * 1000) / ms)
         }
         return { overriddenDuration: ms }
       },
@@ -262,29 +261,76 @@ export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> 
       },
     )
     await bench.run()
-    const dist = metric === 'latency' ? latencies : [...values]
-    dist.sort((a, b) => a - b)
-    durations.sort((a, b) => a - b)
-    result.samples = values.length
-    result.messagesPerSample = moved
-    result.median = percentile(dist, 0.5)
-    result.p25 = percentile(dist, 0.25)
-    result.p75 = percentile(dist, 0.75)
-    result.min = dist[0] ?? Number.NaN
-    result.max = dist[dist.length - 1] ?? Number.NaN
-    if (metric === 'latency') result.p99 = percentile(dist, 0.99)
-    result.sampleMs = percentile(durations, 0.5)
   } catch (err) {
-    result.error = err instanceof Error ? (err.stack ?? err.message) : String(err)
+    into.error ??= err instanceof Error ? (err.stack ?? err.message) : String(err)
   } finally {
     // Always, even after a failed setup: teardowns must cope with a half-built case.
     try {
       await c.teardown?.()
     } catch (err) {
-      result.error ??= `teardown: ${err instanceof Error ? err.message : String(err)}`
+      into.error ??= `teardown: ${err instanceof Error ? err.message : String(err)}`
     }
   }
+}
+
+/** A case's result from its pooled samples. */
+export function summarize(c: Case, samples: CaseSamples): CaseResult {
+  const metric: Metric = c.metric ?? 'throughput'
+  const dist = metric === 'latency' ? [...samples.latencies] : [...samples.values]
+  dist.sort((a, b) => a - b)
+  const durations = [...samples.durations].sort((a, b) => a - b)
+  const result: CaseResult = {
+    name: c.name,
+    conveyor: c.conveyor === true,
+    metric,
+    unit: metric === 'latency' ? 'µs' : 'msg/s',
+    group: c.group,
+    params: c.params,
+    samples: samples.values.length,
+    messagesPerSample: samples.moved,
+    median: percentile(dist, 0.5),
+    p25: percentile(dist, 0.25),
+    p75: percentile(dist, 0.75),
+    min: dist[0] ?? Number.NaN,
+    max: dist[dist.length - 1] ?? Number.NaN,
+    values: samples.values,
+    sampleMs: percentile(durations, 0.5),
+  }
+  if (metric === 'latency') result.p99 = percentile(dist, 0.99)
+  if (samples.error) result.error = samples.error
   return result
+}
+
+/** Runs one case in one pass. */
+export async function runCase(c: Case, sampling: Sampling): Promise<CaseResult> {
+  const samples = emptySamples()
+  await sampleCase(c, sampling, samples)
+  return summarize(c, samples)
+}
+
+/**
+ * Runs the cases of one suite in two passes, forward then backward (A B … B A), each with
+ * half the samples, and pools each case's samples. On a machine whose speed drifts over
+ * seconds, every case then gets samples from both ends of the run: a slow stretch no longer
+ * lands on one peer only, and the ratios between peers stay fair.
+ */
+export async function runCasesInterleaved(
+  cases: Case[],
+  sampling: Sampling,
+): Promise<CaseResult[]> {
+  const half: Sampling = {
+    ...sampling,
+    iterations: Math.max(2, Math.ceil(sampling.iterations / 2)),
+    time: sampling.time / 2,
+  }
+  const pooled = cases.map(() => emptySamples())
+  const forward = cases.map((_, i) => i)
+  for (const order of [forward, [...forward].reverse()]) {
+    for (const i of order) {
+      if (!pooled[i].error) await sampleCase(cases[i], half, pooled[i])
+    }
+  }
+  return cases.map((c, i) => summarize(c, pooled[i]))
 }
 
 /** conveyor vs peer as a "higher is better for conveyor" ratio of medians. */

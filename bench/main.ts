@@ -9,7 +9,7 @@ import {
   formatSuite,
   QUICK_SAMPLING,
   ratiosOf,
-  runCase,
+  runCasesInterleaved,
   type Sampling,
   type Suite,
   type SuiteResult,
@@ -160,11 +160,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       ratios: [],
       targets: [],
     }
-    for (const c of cases) {
-      const r = await runCase(c, sampling)
-      result.cases.push(r)
-      if (r.error) report.failed = true
-    }
+    result.cases = await runCasesInterleaved(cases, sampling)
+    if (result.cases.some((r) => r.error)) report.failed = true
     result.info = suite.info?.()
     result.ratios = ratiosOf(result.cases, cases)
     result.targets = targetsOf(result.cases, cases)
