@@ -43,7 +43,7 @@ export class LanePool {
       atomics: 'disabled',
       resourceLimits: options.resourceLimits,
       env: options.env,
-      execArgv: options.execArgv,
+      execArgv: workerExecArgv(options.execArgv),
       workerData: options.workerData,
     })
     // Piscina emits 'error' for a worker that dies while it runs no task (a stray timer
@@ -71,4 +71,18 @@ export class LanePool {
   async destroy(): Promise<void> {
     await this.piscina.destroy()
   }
+}
+
+/**
+ * Piscina loads a task file with require() first and falls back to import(). On Node 20.19+
+ * require() of an ES module works, and under load that path has aborted the whole process
+ * (a V8 fatal error, "IsGraphAsync must be used on an instantiated module", seen here in
+ * test runs). Workers therefore run with require(esm) off: require() of the lane task fails
+ * at once and cleanly, and Piscina imports it.
+ */
+function workerExecArgv(execArgv: string[] | undefined): string[] {
+  const args = [...(execArgv ?? process.execArgv)]
+  const flag = '--no-experimental-require-module'
+  if (process.allowedNodeEnvironmentFlags.has(flag) && !args.includes(flag)) args.push(flag)
+  return args
 }

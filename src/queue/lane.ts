@@ -23,7 +23,7 @@ import {
   recordsFrom,
   setTag,
 } from '../ring/index.js'
-import type { Pending } from './pending.js'
+import { isRun, type Pending } from './pending.js'
 
 /** What a lane reports to its queue as the worker finishes messages. */
 export interface LaneEvents {
@@ -187,7 +187,7 @@ export class Lane {
     this.pending[slot] = pending
     this.born[slot] = ++this.sampleClock % SAMPLE_EVERY === 0 ? performance.now() : 0
     this.count++
-    if (pending?.kind === 'run') this.runs++
+    if (isRun(pending)) this.runs++
   }
 
   /** Settles every record that ends at or before `cursor` as completed. */
@@ -200,14 +200,9 @@ export class Lane {
       if (t !== 0) this.events.latency(performance.now() - t)
       if (p !== undefined) {
         pending[this.head] = undefined
-        if (p.kind === 'push') {
-          if (p.ack) {
-            try {
-              p.ack()
-            } catch (err) {
-              this.events.callbackThrew(err)
-            }
-          }
+        if (typeof p === 'function') this.ack(p)
+        else if (p.kind === 'push') {
+          if (p.ack) this.ack(p.ack)
         } else {
           // Cannot happen: a result-awaiting record always gets a completion first.
           this.runs--
@@ -221,13 +216,21 @@ export class Lane {
     if (settled > 0) this.events.completed(settled)
   }
 
+  private ack(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.events.callbackThrew(err)
+    }
+  }
+
   /** Removes the head entry (the record whose completion just arrived). */
   private shift(): Pending | undefined {
     const p = this.pending[this.head]
     this.pending[this.head] = undefined
     this.head = (this.head + 1) % this.ends.length
     this.count--
-    if (p?.kind === 'run') this.runs--
+    if (isRun(p)) this.runs--
     return p
   }
 
@@ -249,7 +252,7 @@ export class Lane {
       if (kind === Completion.RESULT) {
         const p = this.shift()
         const value = deserialize(out.subarray(restAt, restAt + restLength))
-        if (p?.kind === 'run') p.resolve(value)
+        if (isRun(p)) p.resolve(value)
         this.events.completed(1)
         continue
       }
@@ -263,7 +266,7 @@ export class Lane {
       // The handler did not fail when conveyor's own step did (decode, result encode).
       if (!isOwnError(error)) this.events.failed(error, message, attempt)
       const p = this.shift()
-      if (p?.kind === 'run') {
+      if (isRun(p)) {
         p.reject(error)
         this.events.rejected()
       } else this.events.deadLettered(error, message, p)
@@ -301,7 +304,7 @@ export class Lane {
     const message = this.decodeCopy(this.ring, suspect.offset, suspect.length)
     adoptRelease(this.requests, suspect.end)
     const p = this.shift()
-    if (p?.kind === 'run') {
+    if (isRun(p)) {
       p.reject(error)
       this.events.rejected()
     } else this.events.deadLettered(error, message, p)
@@ -327,7 +330,7 @@ export class Lane {
     for (const record of recordsFrom(this.requests, done)) {
       messages.push(this.decodeCopy(this.ring, record.offset, record.length))
       const p = this.shift()
-      if (p?.kind === 'run') {
+      if (isRun(p)) {
         p.reject(
           new ConveyorError('QUEUE_STOPPED', 'the queue stopped before this message was handled'),
         )

@@ -7,7 +7,7 @@ import { LanePool, type LaneTask } from '../pool/lane-pool.js'
 import { Dispatcher } from './dispatcher.js'
 import { Lane, type LaneEvents } from './lane.js'
 import { type QueueOptions, type ResolvedOptions, resolveOptions } from './options.js'
-import type { Pending, PushPending } from './pending.js'
+import { nackOf, type Pending } from './pending.js'
 import { LatencySampler, type QueueStats } from './stats.js'
 
 export interface PushOptions {
@@ -124,7 +124,8 @@ export class Queue extends EventEmitter<QueueEvents> {
       },
       deadLettered: (error, message, pending) => {
         counts.deadLettered++
-        if (pending?.kind === 'push' && pending.nack) guarded(() => pending.nack?.(error))
+        const nack = nackOf(pending)
+        if (nack) guarded(() => nack(error))
         guarded(() => this.emit('dead-letter', { message, error }))
       },
       callbackThrew: (err) => {
@@ -182,9 +183,12 @@ export class Queue extends EventEmitter<QueueEvents> {
    * MESSAGE_TOO_LARGE, QUEUE_FULL, QUEUE_STOPPED or QUEUE_NOT_STARTED; nothing is enqueued then.
    */
   push(message: unknown, options?: PushOptions): Promise<void> {
-    let pending: PushPending | undefined
-    if (options !== undefined && (options.ack !== undefined || options.nack !== undefined)) {
-      pending = { kind: 'push', ack: options.ack, nack: options.nack }
+    let pending: Pending | undefined
+    if (options !== undefined) {
+      pending =
+        options.nack === undefined
+          ? options.ack
+          : { kind: 'push', ack: options.ack, nack: options.nack }
     }
     return this.enqueue(message, 0, options?.key, pending)
   }
