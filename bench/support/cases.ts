@@ -68,24 +68,31 @@ export function inlineCase(meta: CaseMeta, w: Workload, targetMs: number): Case 
   }
 }
 
-/** Piscina with `threads` workers, one run() per message, all of a sample's runs in flight. */
-export function piscinaRunCase(
+/** A worker pool as the per-message cases use it: Piscina and Tinypool share this shape. */
+interface RunPool {
+  run(message: string): Promise<number>
+  destroy(): Promise<void>
+}
+
+/** Options both pools take for the CPU cases. */
+function poolOptions(w: Workload, threads: number) {
+  return { filename: WORK_TASK, minThreads: threads, maxThreads: threads, env: envOf(w) }
+}
+
+/** A pool with `threads` workers, one run() per message, all of a sample's runs in flight. */
+function poolRunCase(
   meta: CaseMeta,
   w: Workload,
   threads: number,
   targetMs: number,
+  makePool: () => RunPool,
 ): Case {
-  let pool: Piscina | undefined
+  let pool: RunPool | undefined
   const size = new SampleSize(targetMs)
   return {
     ...meta,
     async setup() {
-      pool = new Piscina({
-        filename: WORK_TASK,
-        minThreads: threads,
-        maxThreads: threads,
-        env: envOf(w),
-      })
+      pool = makePool()
       await Promise.all(Array.from({ length: threads }, () => pool!.run(w.messages[0])))
     },
     async run() {
@@ -105,6 +112,16 @@ export function piscinaRunCase(
       await pool?.destroy()
     },
   }
+}
+
+/** Piscina with `threads` workers, one run() per message, all of a sample's runs in flight. */
+export function piscinaRunCase(
+  meta: CaseMeta,
+  w: Workload,
+  threads: number,
+  targetMs: number,
+): Case {
+  return poolRunCase(meta, w, threads, targetMs, () => new Piscina(poolOptions(w, threads)))
 }
 
 function batchesOf(messages: string[], n: number): string[][] {
@@ -131,12 +148,7 @@ export function piscinaBatchCase(
   return {
     ...meta,
     async setup() {
-      pool = new Piscina({
-        filename: WORK_TASK,
-        minThreads: threads,
-        maxThreads: threads,
-        env: envOf(w),
-      })
+      pool = new Piscina(poolOptions(w, threads))
       await Promise.all(Array.from({ length: threads }, () => pool!.run([w.messages[0]])))
     },
     async run() {
@@ -162,36 +174,7 @@ export function tinypoolRunCase(
   threads: number,
   targetMs: number,
 ): Case {
-  let pool: Tinypool | undefined
-  const size = new SampleSize(targetMs)
-  return {
-    ...meta,
-    async setup() {
-      pool = new Tinypool({
-        filename: WORK_TASK,
-        minThreads: threads,
-        maxThreads: threads,
-        env: envOf(w),
-      })
-      await Promise.all(Array.from({ length: threads }, () => pool!.run(w.messages[0])))
-    },
-    async run() {
-      const p = pool!
-      const n = size.next
-      const { messages } = w
-      const mask = messages.length - 1
-      const t0 = performance.now()
-      const runs: Promise<number>[] = new Array(n)
-      for (let i = 0; i < n; i++) runs[i] = p.run(messages[i & mask])
-      let moved = 0
-      for (const k of await Promise.all(runs)) moved += k
-      size.observe(moved, performance.now() - t0)
-      return moved
-    },
-    async teardown() {
-      await pool?.destroy()
-    },
-  }
+  return poolRunCase(meta, w, threads, targetMs, () => new Tinypool(poolOptions(w, threads)))
 }
 
 /**

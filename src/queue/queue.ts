@@ -526,14 +526,15 @@ export class Queue extends EventEmitter<QueueEvents> {
         }
         await Promise.all(added.map((lane) => whenReady(lane.task!, this.options.handler)))
         this.lanes = [...this.lanes, ...added]
+        this.dispatcher = new Dispatcher(this.lanes, byKey)
       } else {
         const removed = this.lanes.slice(threads)
         this.lanes = this.lanes.slice(0, threads)
+        // Dispatch to the remaining lanes first, so nothing new lands in a closing one.
         this.dispatcher = new Dispatcher(this.lanes, byKey)
         for (const lane of removed) lane.writer.close()
         await Promise.all(removed.map((lane) => lane.finished))
       }
-      this.dispatcher = new Dispatcher(this.lanes, byKey)
     } finally {
       if (byKey) this.holds--
     }

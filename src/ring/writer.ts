@@ -73,10 +73,10 @@ export class RingWriter {
     const need = recordBytes(maxPayload)
     const pos = this.head & this.mask
     const tail = this.capacity - pos
-    const total = need <= tail ? need : tail + need
-    if (total > this.capacity - ((this.head - this.cachedRelease) >>> 0)) {
+    const span = this.spanOf(need, tail)
+    if (span > this.room()) {
       this.cachedRelease = Atomics.load(this.ctl, SLOT.RELEASE) >>> 0
-      if (total > this.capacity - ((this.head - this.cachedRelease) >>> 0)) return -1
+      if (span > this.room()) return -1
     }
     if (need > tail) {
       // The record would straddle the end: mark the tail as skipped and start at offset 0.
@@ -113,12 +113,20 @@ export class RingWriter {
 
   /** Whether a record of `maxPayload` bytes would fit now. */
   hasRoom(maxPayload: number): boolean {
-    const need = recordBytes(maxPayload)
-    const pos = this.head & this.mask
-    const tail = this.capacity - pos
-    const total = need <= tail ? need : tail + need
     this.cachedRelease = Atomics.load(this.ctl, SLOT.RELEASE) >>> 0
-    return total <= this.capacity - ((this.head - this.cachedRelease) >>> 0)
+    return (
+      this.spanOf(recordBytes(maxPayload), this.capacity - (this.head & this.mask)) <= this.room()
+    )
+  }
+
+  /** Bytes a record of `need` bytes takes from `head`: itself, plus the tail a wrap skips. */
+  private spanOf(need: number, tail: number): number {
+    return need <= tail ? need : tail + need
+  }
+
+  /** Free bytes as of the last RELEASE this writer read. */
+  private room(): number {
+    return this.capacity - ((this.head - this.cachedRelease) >>> 0)
   }
 
   /**
