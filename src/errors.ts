@@ -3,18 +3,30 @@
  * can branch on `err.code` instead of parsing messages. Messages say what to change.
  */
 export type ConveyorErrorCode =
+  /** An option (or a per-call option) has a wrong type or value. */
   | 'INVALID_OPTION'
+  /** A message's encoded form is larger than a lane may carry (half of laneBytes). */
   | 'MESSAGE_TOO_LARGE'
+  /** The codec threw, or returned something other than a string or a Uint8Array. */
   | 'ENCODE_FAILED'
+  /** A worker's codec could not decode a message: dead-lettered at once, never retried. */
   | 'DECODE_FAILED'
+  /** A run() result could not be serialized, or is larger than a lane may carry back. */
   | 'RESULT_ENCODE_FAILED'
+  /** The handler module cannot be imported, or exports no handler. */
   | 'HANDLER_INVALID'
-  | 'HANDLER_FAILED'
+  /** A replacement worker's setup() threw; its lane is retried with a growing delay. */
+  | 'SETUP_FAILED'
+  /** A handler's teardown() threw on stop(); reported once, the lane is not restarted. */
+  | 'TEARDOWN_FAILED'
+  /** start() (or a resize) waited longer than startTimeoutMs for handlers' setup(). */
+  | 'START_TIMEOUT'
+  /** A worker died (crash, process.exit, out of memory) while handling or setting up. */
   | 'WORKER_DIED'
   | 'QUEUE_STOPPED'
   | 'QUEUE_NOT_STARTED'
+  /** maxWaiting pushes already wait for room. */
   | 'QUEUE_FULL'
-  | 'RING_CLOSED'
 
 export class ConveyorError extends Error {
   readonly code: ConveyorErrorCode

@@ -55,7 +55,20 @@ export async function loadCodec(spec: WireCodecSpec): Promise<Codec> {
   const { encode, decode } = custom as CustomCodec
   return {
     name: spec.module,
-    toWire: (value) => encode(value),
+    toWire(value) {
+      const wire: unknown = encode(value)
+      // Anything else would be copied into the ring as garbage, or as nothing at all.
+      if (typeof wire === 'string' || wire instanceof Uint8Array) return wire
+      throw new TypeError(
+        `encode() must return a string or a Uint8Array (a Buffer), got ${describeWire(wire)}: wrap bytes as new Uint8Array(arrayBuffer)`,
+      )
+    },
     fromWire: (ring, offset, length) => decode(ring.subarray(offset, offset + length)),
   }
+}
+
+function describeWire(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value !== 'object') return typeof value
+  return (value as object).constructor?.name ?? 'an object'
 }

@@ -1,16 +1,14 @@
+import type { SerializedError } from './error-wire.js'
+
 /**
  * What the main thread and a lane's worker agree on, beyond the ring itself.
  *
  * A lane is two rings and a stats block:
  *  - request ring (main → worker): one record per message; its tag says whether a caller
  *    awaits the result (run()) and how many workers already died on it.
- *  - completion ring (worker → main): only what RELEASE cannot say: results, handler errors
- *    (with the raw payload, so a dead letter needs no main-side copy), dead letters.
- *  - stats block: counters the worker keeps with plain stores; the main thread only samples.
- *
- * Order per record, in the worker: completion record published → DONE stored → (maybe)
- * RELEASE stored. So when the main thread sees RELEASE or DONE past a record, any completion
- * of that record is already readable.
+ *  - completion ring (worker → main): only what RELEASE cannot say (completion.ts).
+ *  - stats block: counters the worker keeps with plain stores; the main thread only samples,
+ *    except READY and HANDLING, which it resets once the worker is dead.
  */
 export const Tag = {
   /** A caller awaits this record's result: answer on the completion ring. */
@@ -26,29 +24,6 @@ export function deathsOf(tag: number): number {
 
 export function withDeaths(tag: number, deaths: number): number {
   return (tag & ~Tag.DEATHS_MASK) | (Math.min(deaths, 0xff) << Tag.DEATHS_SHIFT)
-}
-
-/** Kinds of completion record (its ring tag). */
-export const Completion = {
-  /** run() succeeded: body is the v8-serialized result. */
-  RESULT: 1,
-  /** A handler attempt threw; another attempt follows. body: error + payload. */
-  FAILED: 2,
-  /** The last attempt threw: a pushed message is dead-lettered, a run() rejects. */
-  GAVE_UP: 3,
-} as const
-
-/**
- * Completion body: [start cursor u32][attempt u32][error bytes u32][error JSON][rest].
- * `rest` is the serialized result (RESULT) or the raw request payload (FAILED, GAVE_UP).
- */
-export const COMPLETION_PREFIX = 12
-
-export interface SerializedError {
-  name: string
-  message: string
-  stack?: string
-  code?: string
 }
 
 /** Float64 slots of a lane's stats block. */
@@ -75,8 +50,16 @@ export interface LaneInit {
   backoffMs: number
 }
 
-/** How a lane task ended, as returned to the main thread. */
+/**
+ * How a lane task ended, as returned to the main thread. A task that throws instead (the
+ * worker died, or was terminated) is a crash.
+ *  - drained: the ring was closed and emptied; teardown ran (`teardownError` if it threw).
+ *  - aborted: stop() gave up waiting; the rest of the ring is still there.
+ *  - handler-invalid: the module cannot be imported, or exports no handler (deterministic).
+ *  - setup-failed: the handler's setup() threw (maybe transient: a database down).
+ */
 export type LaneExit =
-  | { kind: 'drained' }
+  | { kind: 'drained'; teardownError?: SerializedError }
   | { kind: 'aborted' }
   | { kind: 'handler-invalid'; message: string }
+  | { kind: 'setup-failed'; message: string }

@@ -15,10 +15,12 @@ export interface LanePoolOptions {
   onError?: (error: Error) => void
 }
 
-/** A running lane task: how it ends, and its control channel. */
+/** A running lane task: how it ends, its control channel, and a way to end it by force. */
 export interface LaneTask {
   exit: Promise<LaneExit>
   control: Remote<LaneControl>
+  /** Terminates the task's worker (Piscina aborts a running task that way): `exit` rejects. */
+  kill(): void
 }
 
 const LANE_TASK = new URL('../../workers/lane-task.js', import.meta.url).href
@@ -57,15 +59,16 @@ export class LanePool {
 
   runLane(init: LaneInit): LaneTask {
     const { port1, port2 } = new MessageChannel()
+    const abort = new AbortController()
     const exit = this.piscina.run(
       { ...init, control: port2 },
-      { transferList: [port2] },
+      { transferList: [port2], signal: abort.signal },
     ) as Promise<LaneExit>
     const control = wrapControl(port1)
     // Don't let the control port alone keep the process alive.
     port1.unref()
     exit.finally(() => port1.close()).catch(() => {})
-    return { exit, control }
+    return { exit, control, kill: () => abort.abort() }
   }
 
   async destroy(): Promise<void> {

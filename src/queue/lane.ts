@@ -1,17 +1,9 @@
 import { deserialize } from 'node:v8'
 import type { Codec } from '../codec/index.js'
-import { ConveyorError, type ConveyorErrorCode } from '../errors.js'
-import {
-  COMPLETION_PREFIX,
-  Completion,
-  deathsOf,
-  type SerializedError,
-  STAT_SLOTS,
-  Stat,
-  Tag,
-  withDeaths,
-} from '../lane/protocol.js'
-import type { LaneTask } from '../pool/lane-pool.js'
+import { ConveyorError } from '../errors.js'
+import { Completion, readCompletion } from '../lane/completion.js'
+import { deserializeError, isOwnError } from '../lane/error-wire.js'
+import { deathsOf, STAT_SLOTS, Stat, Tag, withDeaths } from '../lane/protocol.js'
 import {
   adoptRelease,
   createRingBuffer,
@@ -23,17 +15,19 @@ import {
   recordsFrom,
   setTag,
 } from '../ring/index.js'
-import { isRun, type Pending } from './pending.js'
+import { AckFifo } from './ack-fifo.js'
+import { isRun, nackOf, type Pending } from './pending.js'
 
 /** What a lane reports to its queue as the worker finishes messages. */
-export interface LaneEvents {
+export interface LaneOutcomes {
   completed(count: number): void
   latency(ms: number): void
+  /** Calls a user's ack (fenced by the queue). */
+  ack(fn: () => void): void
   failed(error: Error, message: unknown, attempt: number): void
-  deadLettered(error: Error, message: unknown, pending: Pending | undefined): void
+  deadLettered(error: Error, message: unknown, nack: ((error: Error) => void) | undefined): void
+  /** A run() caller got the handler's error (or the worker's death). */
   rejected(): void
-  /** A user callback (ack, nack) threw: reported, never allowed to stall the lane. */
-  callbackThrew(error: unknown): void
 }
 
 /** Records per publish at most, when the producer does not yield sooner. */
@@ -43,91 +37,74 @@ const PUBLISH_EVERY = 64
 const SAMPLE_EVERY = 16
 
 /**
- * The main-thread side of one lane: writes records, and turns the worker's progress
- * (RELEASE, and the completion ring) into acks, results, failures and dead letters.
+ * The main-thread side of one lane: its shared memory, the records it writes, and the
+ * worker's progress (RELEASE and the completion ring) turned into acks, results, failures and
+ * dead letters. It knows nothing of workers' lives: the supervisor starts and restarts them.
  *
- * The ack FIFO holds one entry per record in the ring, in ring order: the record's end cursor,
- * what to settle (often nothing), and a push timestamp for sampled records. A lane is handled
- * in order, so when RELEASE passes an end cursor that record is done: no per-message message.
- * The ring holds at most capacity/8 records (8-byte minimum), so the FIFO has a fixed size.
+ * Settlement order: completions are applied before RELEASE (the worker publishes them first),
+ * so a record's outcome is known before its ack FIFO entry is settled as done.
  */
 export class Lane {
+  /** Request ring (main → worker). */
   readonly requests: SharedArrayBuffer
+  /** Completion ring (worker → main), twice as large: a failure carries the whole payload. */
   readonly completions: SharedArrayBuffer
   readonly stats: SharedArrayBuffer
   readonly writer: RingWriter
   readonly statSlots: Float64Array
-  /** The worker currently serving this lane (changes when one dies). */
-  generation = 0
+  /** A watcher loop is applying this lane's progress (owned by watcher.ts). */
   watching = false
-  /** The lane task now serving this lane. */
-  task: LaneTask | undefined
-  /** Workers that died serving this lane. */
-  restarts = 0
-  /** Workers in a row that died before their handler's setup finished. */
-  setupDeaths = 0
-  /** Resolves when the lane's task ended for good (drained, aborted, or the pool is gone). */
-  readonly finished: Promise<void>
-  finish!: () => void
   private readonly completionReader: RingReader
-  private readonly ring: Buffer
-  private readonly out: Buffer
-  private readonly ends: Int32Array
-  private readonly pending: (Pending | undefined)[]
-  private readonly born: Float64Array
-  private head = 0
-  private count = 0
+  /** Views over the two rings' whole buffers, for encoding and decoding in place. */
+  private readonly requestBytes: Buffer
+  private readonly completionBytes: Buffer
+  private readonly fifo: AckFifo
   private unpublished = 0
   private unpublishedBytes = 0
   private readonly publishBytes: number
   private flushScheduled = false
-  private runs = 0
   private sampleClock = 0
 
   constructor(
     readonly index: number,
     capacity: number,
     private readonly codec: Codec,
-    private readonly events: LaneEvents,
+    private readonly outcomes: LaneOutcomes,
   ) {
-    this.finished = new Promise((resolve) => {
-      this.finish = resolve
-    })
     this.requests = createRingBuffer(capacity)
-    // Twice as large: a completion may carry a whole request payload plus an error.
     this.completions = createRingBuffer(capacity * 2)
     this.stats = new SharedArrayBuffer(STAT_SLOTS * 8)
     this.statSlots = new Float64Array(this.stats)
     this.writer = new RingWriter(this.requests)
     this.publishBytes = capacity / 16
     this.completionReader = new RingReader(this.completions)
-    this.ring = Buffer.from(this.requests)
-    this.out = Buffer.from(this.completions)
-    const slots = capacity / 8
-    this.ends = new Int32Array(slots)
-    this.pending = new Array(slots).fill(undefined)
-    this.born = new Float64Array(slots)
+    this.requestBytes = Buffer.from(this.requests)
+    this.completionBytes = Buffer.from(this.completions)
+    this.fifo = new AckFifo(capacity / HEADER_BYTES)
   }
 
   /** Messages written and not yet settled. */
   get outstanding(): number {
-    return this.count
+    return this.fifo.size
   }
 
   /** run() calls waiting for a result here: their caller is latency-sensitive. */
   get awaitingResults(): number {
-    return this.runs
+    return this.fifo.awaitingResults
   }
 
   /**
-   * Writes one message and publishes it. False when the ring has no room now.
-   * Throws MESSAGE_TOO_LARGE when it could never fit.
+   * Writes one message (a codec's output) and publishes it. False when the lane has no room
+   * now. Throws MESSAGE_TOO_LARGE when it could never fit.
    */
   write(wire: string | Uint8Array, tag: number, pending: Pending | undefined): boolean {
     const { writer } = this
-    // A producer that never yields starves the watcher; RELEASE still frees ring space, so
-    // settle here before the FIFO would outgrow the records the ring can hold.
-    if (this.count === this.ends.length) this.drain()
+    if (this.fifo.full) {
+      // The FIFO lags RELEASE until progress is applied; a producer that never yields starves
+      // the watcher, so apply it here. Still full: the ring is full of unreleased records.
+      this.drain()
+      if (this.fifo.full) return this.full()
+    }
     let length: number
     if (typeof wire === 'string') {
       // Worst case 3 UTF-8 bytes per UTF-16 unit: reserve that, encode in place, commit the
@@ -136,15 +113,19 @@ export class Lane {
       if (room > writer.maxPayload) room = Buffer.byteLength(wire)
       const at = writer.reserve(room)
       if (at < 0) return this.full()
-      length = this.ring.write(wire, at, room, 'utf8')
+      length = this.requestBytes.write(wire, at, room, 'utf8')
     } else {
       const at = writer.reserve(wire.byteLength)
       if (at < 0) return this.full()
-      this.ring.set(wire, at)
+      this.requestBytes.set(wire, at)
       length = wire.byteLength
     }
     writer.commit(length, tag)
-    this.track(writer.cursor, pending)
+    this.fifo.push(
+      writer.cursor,
+      pending,
+      ++this.sampleClock % SAMPLE_EVERY === 0 ? performance.now() : 0,
+    )
     this.unpublishedBytes += length + HEADER_BYTES
     if (
       ++this.unpublished >= PUBLISH_EVERY ||
@@ -181,134 +162,106 @@ export class Lane {
     return false
   }
 
-  private track(end: number, pending: Pending | undefined): void {
-    const slot = (this.head + this.count) % this.ends.length
-    this.ends[slot] = end | 0
-    this.pending[slot] = pending
-    this.born[slot] = ++this.sampleClock % SAMPLE_EVERY === 0 ? performance.now() : 0
-    this.count++
-    if (isRun(pending)) this.runs++
-  }
-
   /** Settles every record that ends at or before `cursor` as completed. */
   private settleUpTo(cursor: number): void {
+    const { fifo, outcomes } = this
     let settled = 0
-    const { ends, pending, born } = this
-    while (this.count > 0 && ((ends[this.head] - cursor) | 0) <= 0) {
-      const p = pending[this.head]
-      const t = born[this.head]
-      if (t !== 0) this.events.latency(performance.now() - t)
+    while (fifo.headEndsBy(cursor)) {
+      const born = fifo.headBorn
+      if (born !== 0) outcomes.latency(performance.now() - born)
+      const p = fifo.shift()
       if (p !== undefined) {
-        pending[this.head] = undefined
-        if (typeof p === 'function') this.ack(p)
+        if (typeof p === 'function') outcomes.ack(p)
         else if (p.kind === 'push') {
-          if (p.ack) this.ack(p.ack)
+          if (p.ack) outcomes.ack(p.ack)
         } else {
           // Cannot happen: a result-awaiting record always gets a completion first.
-          this.runs--
           p.reject(new ConveyorError('WORKER_DIED', 'the message was finished without a result'))
         }
       }
-      this.head = (this.head + 1) % ends.length
-      this.count--
       settled++
     }
-    if (settled > 0) this.events.completed(settled)
-  }
-
-  private ack(fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      this.events.callbackThrew(err)
-    }
-  }
-
-  /** Removes the head entry (the record whose completion just arrived). */
-  private shift(): Pending | undefined {
-    const p = this.pending[this.head]
-    this.pending[this.head] = undefined
-    this.head = (this.head + 1) % this.ends.length
-    this.count--
-    if (isRun(p)) this.runs--
-    return p
+    if (settled > 0) outcomes.completed(settled)
   }
 
   /** Applies the worker's progress: completion records first, then RELEASE. */
   drain(): void {
     const released = this.writer.released
     const reader = this.completionReader
-    const out = this.out
+    const out = this.completionBytes
     let offset: number
     while ((offset = reader.next()) >= 0) {
       const kind = reader.tag
-      const start = out.readUInt32LE(offset)
-      const attempt = out.readUInt32LE(offset + 4)
-      const errorBytes = out.readUInt32LE(offset + 8)
-      const restAt = offset + COMPLETION_PREFIX + errorBytes
-      const restLength = reader.length - COMPLETION_PREFIX - errorBytes
+      const c = readCompletion(out, offset, reader.length)
       // Records before this one are finished (one lane is handled in order).
-      this.settleUpTo(start)
+      this.settleUpTo(c.start)
       if (kind === Completion.RESULT) {
-        const p = this.shift()
-        const value = deserialize(out.subarray(restAt, restAt + restLength))
+        const p = this.fifo.shift()
+        const value = deserialize(out.subarray(c.restOffset, c.restOffset + c.restLength))
         if (isRun(p)) p.resolve(value)
-        this.events.completed(1)
+        this.outcomes.completed(1)
         continue
       }
-      const error = toError(JSON.parse(out.toString('utf8', offset + COMPLETION_PREFIX, restAt)))
-      const message = this.decodeCopy(out, restAt, restLength)
+      const error = deserializeError(c.errorText)
+      const message = this.decodeCopy(out, c.restOffset, c.restLength)
       if (kind === Completion.FAILED) {
-        this.events.failed(error, message, attempt)
+        this.outcomes.failed(error, message, c.attempt)
         continue
       }
-      // GAVE_UP: the last attempt failed too.
-      // The handler did not fail when conveyor's own step did (decode, result encode).
-      if (!isOwnError(error)) this.events.failed(error, message, attempt)
-      const p = this.shift()
-      if (isRun(p)) {
-        p.reject(error)
-        this.events.rejected()
-      } else this.events.deadLettered(error, message, p)
+      // GAVE_UP: the last attempt failed too. When conveyor's own step failed (decoding a
+      // message, encoding a result), the handler did not: no 'failed' for it.
+      if (!isOwnError(error)) this.outcomes.failed(error, message, c.attempt)
+      this.giveUp(error, message)
     }
     reader.release()
     this.settleUpTo(released)
   }
 
+  /** Settles the oldest record as given up: a run() rejects, a push is dead-lettered. */
+  private giveUp(error: Error, message: unknown): void {
+    const p = this.fifo.shift()
+    if (isRun(p)) {
+      p.reject(error)
+      this.outcomes.rejected()
+    } else this.outcomes.deadLettered(error, message, nackOf(p))
+  }
+
   /**
    * After the lane's worker died: adopt its DONE cursor as RELEASE, then either mark the
    * suspect (the record it was handling) with one more death, or dead-letter it past the
-   * limit. Returns true when the suspect was dead-lettered.
+   * limit. Call only once the worker is gone (see ring/recovery.ts).
    */
-  recoverFromCrash(attempts: number, cause: Error): boolean {
-    this.publish()
-    this.drain()
-    const done = doneCursor(this.requests)
-    adoptRelease(this.requests, done)
-    this.settleUpTo(done)
+  recoverFromCrash(attempts: number, cause: Error): void {
+    this.settleFinished()
     // A worker that died in setup, or between records, was not handling the next one.
     const blame = this.statSlots[Stat.HANDLING] === 1
     this.statSlots[Stat.HANDLING] = 0
+    this.statSlots[Stat.READY] = 0
+    const done = doneCursor(this.requests)
     const suspect = recordAt(this.requests, done)
-    if (!suspect || !blame) return false
+    if (!suspect || !blame) return
     const deaths = deathsOf(suspect.tag) + 1
     if (deaths < attempts) {
       setTag(this.requests, suspect, withDeaths(suspect.tag, deaths))
-      return false
+      return
     }
     const error = new ConveyorError(
       'WORKER_DIED',
       `the worker died ${deaths} times while handling this message (retry.attempts is ${attempts}): ${cause.message}`,
       { cause },
     )
-    const message = this.decodeCopy(this.ring, suspect.offset, suspect.length)
+    const message = this.decodeCopy(this.requestBytes, suspect.offset, suspect.length)
     adoptRelease(this.requests, suspect.end)
-    const p = this.shift()
-    if (isRun(p)) {
-      p.reject(error)
-      this.events.rejected()
-    } else this.events.deadLettered(error, message, p)
-    return true
+    this.giveUp(error, message)
+  }
+
+  /** Applies what a dead worker published, and adopts its DONE cursor as RELEASE. */
+  private settleFinished(): void {
+    this.publish()
+    this.drain()
+    const done = doneCursor(this.requests)
+    adoptRelease(this.requests, done)
+    this.settleUpTo(done)
   }
 
   /** Stops the worker after the record it is handling (stop() past its timeout). */
@@ -321,15 +274,11 @@ export class Lane {
    * still in the ring, decoded, in lane order. Awaiting run() callers are rejected.
    */
   takeUnprocessed(): unknown[] {
-    this.publish()
-    this.drain()
-    const done = doneCursor(this.requests)
-    adoptRelease(this.requests, done)
-    this.settleUpTo(done)
+    this.settleFinished()
     const messages: unknown[] = []
-    for (const record of recordsFrom(this.requests, done)) {
-      messages.push(this.decodeCopy(this.ring, record.offset, record.length))
-      const p = this.shift()
+    for (const record of recordsFrom(this.requests, doneCursor(this.requests))) {
+      messages.push(this.decodeCopy(this.requestBytes, record.offset, record.length))
+      const p = this.fifo.shift()
       if (isRun(p)) {
         p.reject(
           new ConveyorError('QUEUE_STOPPED', 'the queue stopped before this message was handled'),
@@ -349,21 +298,4 @@ export class Lane {
       return copy
     }
   }
-}
-
-/** Codes the worker side raises that are conveyor's own, not the handler's. */
-const OWN_CODES: ReadonlySet<string> = new Set(['RESULT_ENCODE_FAILED', 'DECODE_FAILED'])
-
-function isOwnError(error: Error & { code?: string }): boolean {
-  return error.code !== undefined && OWN_CODES.has(error.code)
-}
-
-function toError(e: SerializedError): ConveyorError | (Error & { code?: string }) {
-  if (e.code && OWN_CODES.has(e.code))
-    return new ConveyorError(e.code as ConveyorErrorCode, e.message)
-  const error: Error & { code?: string } = new Error(e.message)
-  error.name = e.name
-  if (e.stack) error.stack = e.stack
-  if (e.code) error.code = e.code
-  return error
 }

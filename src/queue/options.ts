@@ -8,26 +8,64 @@ import { isPowerOfTwo, MAX_CAPACITY } from '../ring/layout.js'
 
 export type Threads = number | 'auto' | { min: number; max: number }
 
+/** Options of createQueue(). Only `handler` is required. */
 export interface QueueOptions {
-  /** Path or URL of the handler module (see `conveyor/worker`). Required. */
+  /**
+   * Path or URL of the handler module (see `conveyor/worker`). Required.
+   * @example new URL('./handler.js', import.meta.url)
+   */
   handler: string | URL
-  /** Worker threads, one lane each. Default 'auto': os.availableParallelism(). */
+  /**
+   * Worker threads, one lane each. A number, 'auto' (os.availableParallelism()), or a range
+   * { min, max } that resize() may move in. At most THREADS_PER_CORE × the cores.
+   * @default 'auto'
+   */
   threads?: Threads
-  /** How messages cross the ring. Default 'json'. */
+  /**
+   * How messages cross the ring: 'json' | 'string' | 'bytes' | 'v8' | 'msgpack', or
+   * { module } for a module whose default export is { encode, decode }.
+   * @default 'json'
+   */
   codec?: CodecSpec
-  /** Bytes of ring per lane, a power of two ≥ 4 KiB. Default 1 MiB. A message may use half. */
+  /**
+   * Bytes of ring per lane, a power of two from 4 KiB to 512 MiB. A message may use half.
+   * @default 1048576 (1 MiB)
+   */
   laneBytes?: number
-  /** 'none' (default): any lane, shortest backlog. 'key': same key, same lane, in push order. */
+  /**
+   * 'none': any lane, the one with the shortest backlog. 'key': same key, same lane, in push
+   * order (push(m, { key })).
+   * @default 'none'
+   */
   ordering?: 'none' | 'key'
-  /** Handler attempts per message (and worker deaths tolerated on it), and the first backoff. */
+  /**
+   * Handler attempts per message (also the worker deaths tolerated on one message, 1..255),
+   * and the first retry's delay, doubling per attempt.
+   * @default { attempts: 3, backoffMs: 50 }
+   */
   retry?: { attempts?: number; backoffMs?: number }
-  /** Pushes that may wait for room at once before push() rejects with QUEUE_FULL. Default 10000. */
+  /**
+   * Pushes that may wait for room at once before push() rejects with QUEUE_FULL.
+   * @default 10000
+   */
   maxWaiting?: number
-  /** Backlog fractions at which 'pause' and 'resume' fire. Default 0.8 and 0.3. */
+  /**
+   * Lanes' fill (0..1) at which 'pause' fires, and at which 'resume' follows.
+   * @default { high: 0.8, low: 0.3 }
+   */
   watermarks?: { high?: number; low?: number }
+  /**
+   * How long start() (and a resize, and a replacement worker) waits for handlers' setup().
+   * @default 30000
+   */
+  startTimeoutMs?: number
+  /** Piscina/worker_threads resource limits of each worker. @example { maxOldGenerationSizeMb: 512 } */
   resourceLimits?: ResourceLimits
+  /** Environment of the workers. @default process.env */
   env?: Record<string, string>
+  /** Node flags of the workers. @default process.execArgv */
   execArgv?: string[]
+  /** Any structured-clonable value; handlers read it from worker_threads' workerData. */
   workerData?: unknown
 }
 
@@ -44,21 +82,57 @@ export interface ResolvedOptions {
   maxWaiting: number
   high: number
   low: number
+  startTimeoutMs: number
   resourceLimits?: ResourceLimits
   env?: Record<string, string>
   execArgv?: string[]
   workerData?: unknown
 }
 
+/**
+ * Threads allowed per core. Handlers are CPU-bound: past the cores, threads only contend,
+ * and each costs a worker (~10 MB) and three lane buffers (3 × laneBytes of shared memory).
+ */
+export const THREADS_PER_CORE = 4
+
+/** The most threads a queue may run on this machine. */
+export function threadCeiling(): number {
+  return THREADS_PER_CORE * availableParallelism()
+}
+
+const RESOURCE_LIMITS: readonly (keyof ResourceLimits)[] = [
+  'maxOldGenerationSizeMb',
+  'maxYoungGenerationSizeMb',
+  'codeRangeSizeMb',
+  'stackSizeMb',
+]
+
 function invalid(message: string): ConveyorError {
   return new ConveyorError('INVALID_OPTION', message)
 }
 
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`
+  if (value === null || typeof value !== 'object') return String(value)
+  return Array.isArray(value) ? 'an array' : 'an object'
+}
+
 function positiveInt(name: string, value: unknown, min = 1): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw invalid(`${name} must be an integer ≥ ${min}, got ${String(value)}`)
+    throw invalid(`${name} must be an integer ≥ ${min}, got ${describe(value)}`)
   }
   return value
+}
+
+function threadCount(name: string, value: unknown): number {
+  const n = positiveInt(name, value)
+  const ceiling = threadCeiling()
+  if (n > ceiling) {
+    throw invalid(
+      `${name} is ${n}, above the ceiling of ${ceiling} threads: ${THREADS_PER_CORE} per core, and this process may use ${availableParallelism()} cores (os.availableParallelism()). Handlers are CPU-bound, so more threads than cores only contend.`,
+    )
+  }
+  return n
 }
 
 export function resolveMaxThreads(threads: Threads | undefined, initial: number): number {
@@ -68,15 +142,67 @@ export function resolveMaxThreads(threads: Threads | undefined, initial: number)
 
 export function resolveThreads(threads: Threads | undefined): number {
   if (threads === undefined || threads === 'auto') return availableParallelism()
-  if (typeof threads === 'number') return positiveInt('threads', threads)
+  if (typeof threads === 'number') return threadCount('threads', threads)
   if (threads && typeof threads === 'object') {
-    const min = positiveInt('threads.min', threads.min)
-    const max = positiveInt('threads.max', threads.max)
+    const min = threadCount('threads.min', threads.min)
+    const max = threadCount('threads.max', threads.max)
     if (min > max) throw invalid(`threads.min (${min}) must not exceed threads.max (${max})`)
     // Until the online tuner exists, a range starts at the cores it may use.
     return Math.max(min, Math.min(max, availableParallelism()))
   }
-  throw invalid(`threads must be a number, 'auto' or { min, max }, got ${String(threads)}`)
+  throw invalid(`threads must be a number, 'auto' or { min, max }, got ${describe(threads)}`)
+}
+
+function optionalObject(name: string, value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid(`${name} must be an object, got ${describe(value)}`)
+  }
+  return value as Record<string, unknown>
+}
+
+function checkResourceLimits(value: unknown): ResourceLimits | undefined {
+  const limits = optionalObject('resourceLimits', value)
+  if (!limits) return undefined
+  for (const [key, v] of Object.entries(limits)) {
+    if (!(RESOURCE_LIMITS as readonly string[]).includes(key)) {
+      throw invalid(
+        `resourceLimits.${key} is not a worker resource limit: use ${RESOURCE_LIMITS.join(', ')}`,
+      )
+    }
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+      throw invalid(`resourceLimits.${key} must be a number of MB > 0, got ${describe(v)}`)
+    }
+  }
+  return limits as ResourceLimits
+}
+
+function checkEnv(value: unknown): Record<string, string> | undefined {
+  const env = optionalObject('env', value)
+  if (!env) return undefined
+  for (const [key, v] of Object.entries(env)) {
+    if (typeof v !== 'string') throw invalid(`env.${key} must be a string, got ${describe(v)}`)
+  }
+  return env as Record<string, string>
+}
+
+function checkExecArgv(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || !value.every((a) => typeof a === 'string')) {
+    throw invalid(`execArgv must be an array of strings (Node flags), got ${describe(value)}`)
+  }
+  return value
+}
+
+function checkWorkerData(value: unknown): unknown {
+  try {
+    structuredClone(value)
+  } catch (err) {
+    throw invalid(
+      `workerData must be structured-clonable (it is copied to every worker): ${(err as Error).message}`,
+    )
+  }
+  return value
 }
 
 export function resolveOptions(options: QueueOptions): ResolvedOptions {
@@ -96,21 +222,30 @@ export function resolveOptions(options: QueueOptions): ResolvedOptions {
   const laneBytes = options.laneBytes ?? 1 << 20
   if (!isPowerOfTwo(laneBytes) || laneBytes < 4096 || laneBytes > MAX_CAPACITY / 2) {
     throw invalid(
-      `laneBytes must be a power of two between 4096 and ${MAX_CAPACITY / 2}, got ${laneBytes}`,
+      `laneBytes must be a power of two between 4096 and ${MAX_CAPACITY / 2}, got ${describe(laneBytes)}`,
     )
   }
   const ordering = options.ordering ?? 'none'
   if (ordering !== 'none' && ordering !== 'key')
-    throw invalid(`ordering must be 'none' or 'key', got ${String(ordering)}`)
-  const attempts = positiveInt('retry.attempts', options.retry?.attempts ?? 3)
-  if (attempts > 255) throw invalid('retry.attempts must be at most 255')
-  const backoffMs = options.retry?.backoffMs ?? 50
-  if (typeof backoffMs !== 'number' || !(backoffMs >= 0))
-    throw invalid(`retry.backoffMs must be a number ≥ 0, got ${String(backoffMs)}`)
-  const high = options.watermarks?.high ?? 0.8
-  const low = options.watermarks?.low ?? 0.3
-  if (!(low >= 0 && low < high && high <= 1))
-    throw invalid(`watermarks need 0 ≤ low < high ≤ 1, got low ${low}, high ${high}`)
+    throw invalid(`ordering must be 'none' or 'key', got ${describe(ordering)}`)
+  const retry = optionalObject('retry', options.retry)
+  const attempts = positiveInt('retry.attempts', retry?.attempts ?? 3)
+  if (attempts > 255) throw invalid(`retry.attempts must be at most 255, got ${attempts}`)
+  const backoffMs = retry?.backoffMs ?? 50
+  if (typeof backoffMs !== 'number' || !(backoffMs >= 0) || !Number.isFinite(backoffMs))
+    throw invalid(`retry.backoffMs must be a number ≥ 0, got ${describe(backoffMs)}`)
+  const watermarks = optionalObject('watermarks', options.watermarks)
+  const high = watermarks?.high ?? 0.8
+  const low = watermarks?.low ?? 0.3
+  if (typeof high !== 'number' || typeof low !== 'number' || !(low >= 0 && low < high && high <= 1))
+    throw invalid(
+      `watermarks need 0 ≤ low < high ≤ 1, got low ${describe(low)}, high ${describe(high)}`,
+    )
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000
+  if (typeof startTimeoutMs !== 'number' || !(startTimeoutMs > 0) || startTimeoutMs > 2 ** 31 - 1)
+    throw invalid(
+      `startTimeoutMs must be a number of milliseconds > 0 (at most 2^31-1), got ${describe(startTimeoutMs)}`,
+    )
   const threads = resolveThreads(options.threads)
   return {
     handler: href,
@@ -124,9 +259,10 @@ export function resolveOptions(options: QueueOptions): ResolvedOptions {
     maxWaiting: positiveInt('maxWaiting', options.maxWaiting ?? 10_000, 0),
     high,
     low,
-    resourceLimits: options.resourceLimits,
-    env: options.env,
-    execArgv: options.execArgv,
-    workerData: options.workerData,
+    startTimeoutMs,
+    resourceLimits: checkResourceLimits(options.resourceLimits),
+    env: checkEnv(options.env),
+    execArgv: checkExecArgv(options.execArgv),
+    workerData: checkWorkerData(options.workerData),
   }
 }

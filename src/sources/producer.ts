@@ -24,12 +24,27 @@ export interface ProduceOptions {
   signal?: AbortSignal
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
 
 /**
- * Runs producer loops into `queue` until it stops or `signal` aborts. Each produced message
- * is pushed (so a loop runs at the rate the lanes take messages); while the queue signals
- * 'pause', loops stop calling produce() and the producers' onProducerPause/Resume are called.
+ * Runs producer loops into `queue` until it stops, `signal` aborts, or one loop fails. Each
+ * produced message is pushed (so a loop runs at the rate the lanes take messages, and gives
+ * the event loop a turn at a bounded interval: see queue/turns.ts); while the queue is paused
+ * (pause() or backlog past the high watermark), loops stop calling produce(), and the
+ * producers' onProducerPause/Resume hear of it. When one loop fails, the others are stopped
+ * before the returned promise rejects with that failure.
  */
 export async function runProducers<T>(
   queue: Queue,
@@ -38,8 +53,13 @@ export async function runProducers<T>(
 ): Promise<{ produced: number }> {
   const count = options.producers ?? 1
   const idleMs = options.idleMs ?? 10
+  // Ends every loop: the caller's signal, the queue stopping, or one loop failing.
+  const end = new AbortController()
+  const endAll = () => end.abort()
+  options.signal?.addEventListener('abort', endAll, { once: true })
+  if (options.signal?.aborted) endAll()
   const producers = await Promise.all(Array.from({ length: count }, () => factory()))
-  let paused = queue.isPaused
+  let paused = false
   let resumed: Promise<void> = Promise.resolve()
   let wake = () => {}
   const onPause = () => {
@@ -56,38 +76,49 @@ export async function runProducers<T>(
     wake()
     for (const p of producers) p.onProducerResume?.()
   }
+  // A queue paused before the loops start waits like one paused later.
+  if (queue.isPaused) onPause()
   queue.on('pause', onPause)
   queue.on('resume', onResume)
   let produced = 0
-  const running = () => !options.signal?.aborted && queue.accepting
+  const running = () => !end.signal.aborted && queue.accepting
+  const loop = async (producer: Producer<T>): Promise<void> => {
+    while (running()) {
+      if (paused) {
+        await Promise.race([resumed, sleep(idleMs, end.signal)])
+        continue
+      }
+      const message = await producer.produce()
+      if (message === undefined) {
+        await sleep(idleMs, end.signal)
+        continue
+      }
+      try {
+        await queue.push(message)
+        produced++
+      } catch (err) {
+        producer.refused?.(message, err as Error)
+        if (!queue.accepting) return
+        throw err
+      }
+    }
+  }
+  let failure: { error: unknown } | undefined
   try {
     await Promise.all(
-      producers.map(async (producer) => {
-        while (running()) {
-          if (paused) {
-            await Promise.race([resumed, sleep(idleMs)])
-            continue
-          }
-          const message = await producer.produce()
-          if (message === undefined) {
-            await sleep(idleMs)
-            continue
-          }
-          try {
-            await queue.push(message)
-            produced++
-          } catch (err) {
-            producer.refused?.(message, err as Error)
-            if (!queue.accepting) return
-            throw err
-          }
-        }
-      }),
+      producers.map((producer) =>
+        loop(producer).catch((error) => {
+          failure ??= { error }
+          endAll()
+        }),
+      ),
     )
   } finally {
     queue.off('pause', onPause)
     queue.off('resume', onResume)
+    options.signal?.removeEventListener('abort', endAll)
     wake()
   }
+  if (failure) throw failure.error
   return { produced }
 }

@@ -1,0 +1,75 @@
+import { isRun, type Pending } from './pending.js'
+
+/**
+ * One entry per record written to a lane and not yet settled, in ring order: the record's end
+ * cursor, what to settle when it is done (often nothing), and a push timestamp for sampled
+ * records. A lane is handled in order, so once RELEASE passes an end cursor, that record and
+ * every one before it are done: no per-message completion message is needed.
+ *
+ * Capacity invariant: a record takes at least 8 bytes (its header), so a ring of `capacity`
+ * bytes holds at most capacity/8 unreleased records. Entries are removed only when the main
+ * thread applies RELEASE, which can lag the RELEASE the ring writer sees; so the lane must
+ * check `full` before it writes, and treat a full FIFO as a full ring (the record waits).
+ * `push` on a full FIFO is a bug, and throws rather than overwrite an entry.
+ */
+export class AckFifo {
+  private readonly ends: Int32Array
+  private readonly pending: (Pending | undefined)[]
+  private readonly born: Float64Array
+  private head = 0
+  private count = 0
+  private runs = 0
+
+  constructor(readonly capacity: number) {
+    this.ends = new Int32Array(capacity)
+    this.pending = new Array(capacity).fill(undefined)
+    this.born = new Float64Array(capacity)
+  }
+
+  /** Records written and not yet settled. */
+  get size(): number {
+    return this.count
+  }
+
+  get full(): boolean {
+    return this.count === this.capacity
+  }
+
+  /** Entries whose caller awaits a result (run()). */
+  get awaitingResults(): number {
+    return this.runs
+  }
+
+  push(end: number, pending: Pending | undefined, born: number): void {
+    if (this.count === this.capacity) {
+      throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
+    }
+    const slot = (this.head + this.count) % this.capacity
+    this.ends[slot] = end | 0
+    this.pending[slot] = pending
+    this.born[slot] = born
+    this.count++
+    if (isRun(pending)) this.runs++
+  }
+
+  /** Whether the oldest entry's record ends at or before `cursor` (modular compare). */
+  headEndsBy(cursor: number): boolean {
+    return this.count > 0 && ((this.ends[this.head] - cursor) | 0) <= 0
+  }
+
+  /** The oldest entry's push timestamp (0 when it was not sampled). */
+  get headBorn(): number {
+    return this.born[this.head]
+  }
+
+  /** Removes the oldest entry; returns what to settle. */
+  shift(): Pending | undefined {
+    if (this.count === 0) throw new Error('ack FIFO underflow (a conveyor bug)')
+    const p = this.pending[this.head]
+    this.pending[this.head] = undefined
+    this.head = (this.head + 1) % this.capacity
+    this.count--
+    if (isRun(p)) this.runs--
+    return p
+  }
+}

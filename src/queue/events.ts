@@ -1,0 +1,102 @@
+import type { EventEmitter } from 'node:events'
+
+export interface DeadLetter {
+  message: unknown
+  error: Error
+}
+
+export interface PauseInfo {
+  /** 'user': pause()/resume(); 'backlog': the lanes' fill crossed a watermark. */
+  reason: 'user' | 'backlog'
+  /** Share of the lanes' ring bytes in use, 0..1 (1 while pushes wait for room). */
+  fill: number
+}
+
+export interface QueueEvents {
+  /** A handler attempt threw (every attempt). */
+  failed: [error: Error, message: unknown, attempt: number]
+  /** A message gave up: its last attempt threw, or workers kept dying on it. */
+  'dead-letter': [letter: DeadLetter]
+  /** Sources should stop fetching: pause() was called or the lanes crossed the high watermark. */
+  pause: [info: PauseInfo]
+  /** Sources may fetch again. */
+  resume: [info: PauseInfo]
+  /** A lane's worker died and was replaced; its lane resumed at the release cursor. */
+  'worker-exit': [info: { lane: number; error: Error }]
+  /** Worker threads now serving lanes. */
+  threads: [count: number]
+  /**
+   * Something failed outside any one message: a replacement worker's setup, a teardown, a
+   * listener or callback that threw. Without a listener these become process warnings.
+   */
+  error: [error: Error]
+}
+
+type Listener = (...args: unknown[]) => unknown
+
+/**
+ * The one place where conveyor calls user code on the main thread: event listeners, and the
+ * ack/nack callbacks of pushes. Each call is fenced: whatever it throws is reported on
+ * 'error' and goes no further. User code often runs inside a lane's drain or a push; a throw
+ * that unwound those would lose settlements, or reject a push whose message was enqueued.
+ *
+ * Every listener of an event runs, even after one of them threw. An 'error' listener that
+ * throws, or an error nobody listens for, becomes a process warning ('ConveyorWarning'):
+ * never an exception, never silence.
+ */
+export class EventFence {
+  constructor(private readonly emitter: EventEmitter<QueueEvents>) {}
+
+  emit<K extends keyof QueueEvents>(name: K, ...args: QueueEvents[K]): void {
+    const listeners = this.emitter.rawListeners(name as never) as Listener[]
+    for (const listener of listeners) {
+      try {
+        listener.apply(this.emitter, args)
+      } catch (err) {
+        this.error(asError(err))
+      }
+    }
+  }
+
+  /** Whether anyone listens: lets callers skip building an event's arguments. */
+  heard(name: keyof QueueEvents): boolean {
+    return this.emitter.listenerCount(name as never) > 0
+  }
+
+  /** Calls a user callback (an ack, a nack) with one argument. */
+  call<A>(fn: (arg: A) => void, arg: A): void {
+    try {
+      fn(arg)
+    } catch (err) {
+      this.error(asError(err))
+    }
+  }
+
+  /** Reports an error on 'error', or as a process warning when nobody listens. */
+  error(error: Error): void {
+    const listeners = this.emitter.rawListeners('error' as never) as Listener[]
+    if (listeners.length === 0) {
+      warn(error.message, error)
+      return
+    }
+    for (const listener of listeners) {
+      try {
+        listener.call(this.emitter, error)
+      } catch (err) {
+        warn(`an 'error' listener threw: ${asError(err).message}`, asError(err))
+      }
+    }
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(`non-Error thrown: ${String(err)}`)
+}
+
+function warn(message: string, error: Error): void {
+  const code = (error as { code?: unknown }).code
+  process.emitWarning(`conveyor: ${message}`, {
+    type: 'ConveyorWarning',
+    code: typeof code === 'string' ? code : undefined,
+  })
+}
