@@ -1,10 +1,36 @@
 import { defineConfig } from 'vitest/config'
 
+/**
+ * Heavy files (stress, memory, SIGKILL, out of memory) run alone, after the rest, in their own
+ * project: on a 2-core machine they would starve the others' workers, and be starved.
+ * `npm test` runs `--project parallel`, then `--project serial`.
+ */
+const serial = [
+  'test/ring/ring.stress.test.ts',
+  'test/queue/memory.test.ts',
+  'test/queue/sigkill.test.ts',
+  'test/queue/oom.test.ts',
+]
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'parallel', include: ['test/**/*.test.ts'], exclude: serial },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'serial',
+          include: serial,
+          fileParallelism: false,
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+    ],
   },
 })

@@ -390,12 +390,9 @@ describe('close and drain', () => {
   it('a reader does not sleep on a closed ring', async () => {
     const { writer, reader } = makeRing(256)
     writer.close()
-    let t0 = performance.now()
-    reader.waitSync(5_000)
-    expect(performance.now() - t0).toBeLessThan(1_000)
-    t0 = performance.now()
-    await reader.waitAsync(5_000)
-    expect(performance.now() - t0).toBeLessThan(1_000)
+    // true: it returned without parking (a park that timed out on an empty ring says false).
+    expect(reader.waitSync(60_000)).toBe(true)
+    expect(await reader.waitAsync(60_000)).toBe(true)
   })
 
   it('close() wakes a reader waiting asynchronously', async () => {
@@ -423,9 +420,10 @@ describe('close and drain', () => {
         return state
       },
     })
+    // A lost wake-up would sleep the whole minute; any wake-up at all returns far sooner.
     const t0 = performance.now()
-    reader.waitSync(1_500)
-    expect(performance.now() - t0).toBeLessThan(750)
+    reader.waitSync(60_000)
+    expect(performance.now() - t0).toBeLessThan(30_000)
   })
 })
 
@@ -489,16 +487,13 @@ describe('waiting', () => {
     expect(reader.waitSync(50)).toBe(false)
     const elapsed = performance.now() - t0
     expect(elapsed).toBeGreaterThanOrEqual(45)
-    expect(elapsed).toBeLessThan(5_000)
   })
 
   it('reader.waitSync() does not sleep when a record is published', () => {
     const { writer, reader } = makeRing(256)
     writer.write(pattern(1, 1), 1)
     writer.publish()
-    const t0 = performance.now()
-    expect(reader.waitSync(5_000)).toBe(true)
-    expect(performance.now() - t0).toBeLessThan(1_000)
+    expect(reader.waitSync(60_000)).toBe(true)
   })
 
   // Lost wake-up guard: a writer that announces a new wait (WATCHED = 1) while the reader is
