@@ -53,10 +53,6 @@ export class LanePool {
     this.piscina.on('error', (err: Error) => options.onError?.(err))
   }
 
-  get threads(): number {
-    return this.piscina.threads.length
-  }
-
   runLane(init: LaneInit): LaneTask {
     const { port1, port2 } = new MessageChannel()
     const abort = new AbortController()

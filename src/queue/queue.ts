@@ -70,17 +70,21 @@ export class Queue extends EventEmitter<QueueEvents> {
   private timer: NodeJS.Timeout | undefined
   private starting: Promise<void> | undefined
   private stopping: Promise<StopReport> | undefined
-  private readonly stopSignal = new AbortController()
-  /** Resolves when stop() is first called. */
-  readonly #stopRequested: Promise<void>
+  /** Resolves when stop() is first called: cancels a start, ends consume() loops. */
+  private readonly stopRequested: Promise<void>
+  private requestStop!: () => void
+  private stopWasRequested = false
   private readonly outcomes: LaneOutcomes
 
   constructor(options: QueueOptions) {
     super()
     this.options = resolveOptions(options)
-    this.#stopRequested = new Promise((resolve) =>
-      this.stopSignal.signal.addEventListener('abort', () => resolve(), { once: true }),
-    )
+    this.stopRequested = new Promise((resolve) => {
+      this.requestStop = () => {
+        this.stopWasRequested = true
+        resolve()
+      }
+    })
     this.backpressure = new Backpressure(
       this.options.high,
       this.options.low,
@@ -131,7 +135,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     const o = this.options
     try {
       this.codec = await loadCodec(o.codec)
-      if (this.stopSignal.signal.aborted) throw this.stoppedError()
+      if (this.stopWasRequested) throw this.stoppedError()
       this.lanes = Array.from({ length: o.threads }, (_, i) => this.makeLane(i))
       this.admission = new Admission(
         this.codec,
@@ -155,7 +159,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       const supervisor = this.supervisor
       await Promise.race([
         Promise.all(this.lanes.map((lane) => supervisor.launch(lane))),
-        this.#stopRequested.then(() => {
+        this.stopRequested.then(() => {
           throw this.stoppedError()
         }),
       ])
@@ -282,7 +286,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     return consume(
       {
         push: (value, envelope) => this.push(value, envelope),
-        stopping: this.#stopRequested,
+        stopping: this.stopRequested,
         turns: admission.turns,
         events: this.events,
       },
@@ -344,7 +348,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         ),
       )
     }
-    this.stopSignal.abort()
+    this.requestStop()
     if (!this.stopping) {
       this.stopping = this.state === 'starting' ? this.cancelStart() : this.stopLanes(timeoutMs)
     }
