@@ -21,17 +21,35 @@ const OWN_CODES: ReadonlySet<string> = new Set<ConveyorErrorCode>([
   'DECODE_FAILED',
 ])
 
+/** Never throws: whatever a handler threw (an object without a prototype, a throwing getter). */
 export function serializeError(err: unknown, code?: ConveyorErrorCode): SerializedError {
   if (err instanceof Error) {
-    const own = (err as { code?: unknown }).code
+    const own = safely(() => (err as { code?: unknown }).code)
     return {
-      name: err.name,
-      message: err.message,
-      stack: err.stack,
+      name: text(safely(() => err.name)) || 'Error',
+      message: text(safely(() => err.message) ?? ''),
+      stack: safely(() => err.stack) === undefined ? undefined : text(safely(() => err.stack)),
       code: code ?? (typeof own === 'string' ? own : undefined),
     }
   }
-  return { name: 'Error', message: `non-Error thrown: ${String(err)}`, code }
+  return { name: 'Error', message: `non-Error thrown: ${text(err)}`, code }
+}
+
+function safely<T>(read: () => T): T | undefined {
+  try {
+    return read()
+  } catch {
+    return undefined
+  }
+}
+
+function text(value: unknown): string {
+  if (typeof value === 'string') return value
+  try {
+    return String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
 }
 
 /**

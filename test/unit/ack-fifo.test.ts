@@ -1,0 +1,340 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { AckFifo } from '../../src/queue/ack-fifo.js'
+import type { Pending, RunPending } from '../../src/queue/pending.js'
+import { createRingBuffer, RingReader, RingWriter } from '../../src/ring/index.js'
+
+const U32 = 2 ** 32
+
+function run(): RunPending {
+  return { kind: 'run', resolve: () => {}, reject: () => {} }
+}
+
+/** A cheap assertion: the model loops run it hundreds of thousands of times. */
+function eq(actual: unknown, expected: unknown, what: string) {
+  if (actual !== expected)
+    throw new Error(`${what}: got ${String(actual)}, expected ${String(expected)}`)
+}
+
+/** Shifts every entry whose record ends at or before `cursor`, as the lane settles them. */
+function settleUpTo(fifo: AckFifo, cursor: number): (Pending | undefined)[] {
+  const out: (Pending | undefined)[] = []
+  while (fifo.headEndsBy(cursor)) out.push(fifo.shift())
+  return out
+}
+
+describe('AckFifo basics', () => {
+  it('starts empty and not full', () => {
+    const fifo = new AckFifo(4)
+    expect(fifo.size).toBe(0)
+    expect(fifo.full).toBe(false)
+    expect(fifo.awaitingResults).toBe(0)
+    expect(fifo.headEndsBy(0)).toBe(false)
+  })
+
+  it('shifts in push order, with the pushed pending and born', () => {
+    const fifo = new AckFifo(4)
+    const ack = () => {}
+    const push: Pending = { kind: 'push', ack, nack: () => {} }
+    const r = run()
+    fifo.push(8, ack, 1.5)
+    fifo.push(16, push, 0)
+    fifo.push(24, r, 3)
+    fifo.push(32, undefined, 4)
+    expect(fifo.size).toBe(4)
+    expect(fifo.headBorn).toBe(1.5)
+    expect(fifo.shift()).toBe(ack)
+    expect(fifo.headBorn).toBe(0)
+    expect(fifo.shift()).toBe(push)
+    expect(fifo.headBorn).toBe(3)
+    expect(fifo.shift()).toBe(r)
+    expect(fifo.shift()).toBeUndefined()
+    expect(fifo.size).toBe(0)
+  })
+
+  it('is full exactly at capacity', () => {
+    const fifo = new AckFifo(3)
+    for (let i = 1; i <= 3; i++) {
+      expect(fifo.full).toBe(false)
+      fifo.push(8 * i, undefined, 0)
+    }
+    expect(fifo.full).toBe(true)
+    fifo.shift()
+    expect(fifo.full).toBe(false)
+  })
+
+  it('throws on push when full, leaving every entry in place', () => {
+    const fifo = new AckFifo(2)
+    const a = () => {}
+    const b = () => {}
+    fifo.push(8, a, 0)
+    fifo.push(16, b, 0)
+    expect(() => fifo.push(24, () => {}, 0)).toThrow(/overflow/)
+    expect(fifo.size).toBe(2)
+    expect(fifo.shift()).toBe(a)
+    expect(fifo.shift()).toBe(b)
+  })
+
+  it('throws on shift when empty', () => {
+    const fifo = new AckFifo(2)
+    expect(() => fifo.shift()).toThrow(/underflow/)
+    fifo.push(8, undefined, 0)
+    fifo.shift()
+    expect(() => fifo.shift()).toThrow(/underflow/)
+    expect(fifo.size).toBe(0)
+  })
+
+  it('counts only run pendings as awaiting results', () => {
+    const fifo = new AckFifo(8)
+    fifo.push(8, run(), 0)
+    fifo.push(16, () => {}, 0)
+    fifo.push(24, { kind: 'push', nack: () => {} }, 0)
+    fifo.push(32, run(), 0)
+    fifo.push(40, undefined, 0)
+    expect(fifo.awaitingResults).toBe(2)
+    fifo.shift()
+    expect(fifo.awaitingResults).toBe(1)
+    fifo.shift()
+    fifo.shift()
+    expect(fifo.awaitingResults).toBe(1)
+    fifo.shift()
+    expect(fifo.awaitingResults).toBe(0)
+  })
+
+  it('wraps its index over many push/shift cycles without losing order', () => {
+    const fifo = new AckFifo(5)
+    let next = 0
+    let expected = 0
+    // Uneven bursts so the head visits every slot with different fill levels.
+    for (let round = 0; round < 1000; round++) {
+      const burst = 1 + (round % 5)
+      for (let i = 0; i < burst && !fifo.full; i++) {
+        const id = next++
+        fifo.push(8 * id, (() => id) as Pending, id)
+      }
+      const take = 1 + ((round * 7) % fifo.size)
+      for (let i = 0; i < take; i++) {
+        expect(fifo.headBorn).toBe(expected)
+        expect((fifo.shift() as () => number)()).toBe(expected++)
+      }
+    }
+    while (fifo.size > 0) expect((fifo.shift() as () => number)()).toBe(expected++)
+    expect(expected).toBe(next)
+  })
+})
+
+describe('AckFifo.headEndsBy (modular cursors)', () => {
+  it('compares ends and cursors across 2^32', () => {
+    const fifo = new AckFifo(4)
+    const end = 8 // just past 2^32, as a u32
+    fifo.push(end, undefined, 0)
+    expect(fifo.headEndsBy(U32 - 8)).toBe(false)
+    expect(fifo.headEndsBy(0)).toBe(false)
+    expect(fifo.headEndsBy(8)).toBe(true)
+    expect(fifo.headEndsBy(16)).toBe(true)
+  })
+
+  it('treats an end below 2^32 as before a cursor that crossed it', () => {
+    const fifo = new AckFifo(4)
+    fifo.push(U32 - 8, undefined, 0)
+    expect(fifo.headEndsBy(U32 - 16)).toBe(false)
+    expect(fifo.headEndsBy(U32 - 8)).toBe(true)
+    expect(fifo.headEndsBy(0)).toBe(true)
+    expect(fifo.headEndsBy(1024)).toBe(true)
+  })
+
+  it('accepts ends and cursors as u32 or int32 alike', () => {
+    const fifo = new AckFifo(4)
+    const end = U32 - 64
+    fifo.push(end | 0, undefined, 0)
+    expect(fifo.headEndsBy(end)).toBe(true)
+    expect(fifo.headEndsBy(end | 0)).toBe(true)
+    expect(fifo.headEndsBy((end - 8) | 0)).toBe(false)
+    expect(fifo.headEndsBy((end + 64) >>> 0)).toBe(true)
+  })
+
+  it('looks only at the oldest entry', () => {
+    const fifo = new AckFifo(4)
+    fifo.push(U32 - 8, undefined, 0)
+    fifo.push(16, undefined, 0)
+    expect(settleUpTo(fifo, 8)).toHaveLength(1)
+    expect(fifo.headEndsBy(8)).toBe(false)
+    expect(settleUpTo(fifo, 16)).toHaveLength(1)
+    expect(fifo.size).toBe(0)
+  })
+})
+
+type Op =
+  | { kind: 'push'; step: number; pending: 'none' | 'ack' | 'push' | 'run' }
+  | { kind: 'settle'; pick: number; asInt32: boolean }
+  | { kind: 'shift' }
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('push' as const),
+      step: fc.integer({ min: 1, max: 64 }),
+      pending: fc.constantFrom('none' as const, 'ack' as const, 'push' as const, 'run' as const),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('settle' as const),
+      pick: fc.nat(),
+      asInt32: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'shift' as const }) },
+)
+
+interface Entry {
+  /** Absolute byte position (may pass 2^32); the FIFO sees it modulo 2^32. */
+  end: number
+  pending: Pending | undefined
+  born: number
+}
+
+function makePending(kind: 'none' | 'ack' | 'push' | 'run'): Pending | undefined {
+  if (kind === 'none') return undefined
+  if (kind === 'ack') return () => {}
+  if (kind === 'push') return { kind: 'push', nack: () => {} }
+  return run()
+}
+
+describe('AckFifo against an array model', () => {
+  it('keeps size, order and entries through random push / settle / shift', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        // Starts just below 2^32 so most runs cross it.
+        fc.integer({ min: 1, max: 2048 }).map((k) => U32 - 8 * k),
+        fc.array(opArb, { minLength: 1, maxLength: 200 }),
+        (capacity, start, ops) => {
+          const fifo = new AckFifo(capacity)
+          const model: Entry[] = []
+          const shifted: (Pending | undefined)[] = []
+          const pushed: (Pending | undefined)[] = []
+          let last = start
+          let settled = start
+          for (const op of ops) {
+            if (op.kind === 'push') {
+              const end = last + 8 * op.step
+              const pending = makePending(op.pending)
+              const born = pushed.length
+              if (model.length === capacity) {
+                expect(() => fifo.push(end % U32, pending, born)).toThrow(/overflow/)
+              } else {
+                fifo.push(end % U32, pending, born)
+                model.push({ end, pending, born })
+                pushed.push(pending)
+                last = end
+              }
+            } else if (op.kind === 'settle') {
+              // Any cursor from the last settled one up to the last end, between ends too.
+              const cursor = settled + 8 * (op.pick % ((last - settled) / 8 + 1))
+              const wire = op.asInt32 ? (cursor % U32) | 0 : cursor % U32
+              const got = settleUpTo(fifo, wire)
+              const want: (Pending | undefined)[] = []
+              while (model.length > 0 && model[0].end <= cursor) want.push(model.shift()!.pending)
+              eq(got.length, want.length, 'settled entries')
+              for (let i = 0; i < got.length; i++) eq(got[i], want[i], `settled entry ${i}`)
+              shifted.push(...got)
+              settled = cursor
+            } else if (model.length === 0) {
+              expect(() => fifo.shift()).toThrow(/underflow/)
+            } else {
+              const entry = model.shift()!
+              eq(fifo.shift(), entry.pending, 'shifted entry')
+              shifted.push(entry.pending)
+              // A forced shift acts as if RELEASE reached its end.
+              if (entry.end > settled) settled = entry.end
+            }
+            eq(fifo.size, model.length, 'size')
+            eq(fifo.full, model.length === capacity, 'full')
+            eq(fifo.awaitingResults, model.filter((e) => isRunPending(e.pending)).length, 'runs')
+            if (model.length > 0) eq(fifo.headBorn, model[0].born, 'headBorn')
+          }
+          while (model.length > 0) {
+            const entry = model.shift()!
+            expect(fifo.shift()).toBe(entry.pending)
+            shifted.push(entry.pending)
+          }
+          // Nothing lost, nothing duplicated, in push order.
+          expect(shifted).toHaveLength(pushed.length)
+          for (let i = 0; i < pushed.length; i++) expect(shifted[i]).toBe(pushed[i])
+          expect(fifo.awaitingResults).toBe(0)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
+
+function isRunPending(p: Pending | undefined): boolean {
+  return typeof p === 'object' && p.kind === 'run'
+}
+
+describe('capacity invariant: ringBytes/8 entries cover a ring of minimum-size records', () => {
+  const starts = [0, 8, 24, U32 - 8, U32 - 40, U32 - 4096]
+
+  for (const ringBytes of [64, 256, 4096]) {
+    it.each(starts)(`ring of ${ringBytes} bytes from cursor %i`, (start) => {
+      const writer = new RingWriter(createRingBuffer(ringBytes, start))
+      const fifo = new AckFifo(ringBytes / 8)
+      const empty = new Uint8Array(0)
+      let records = 0
+      while (writer.write(empty)) {
+        // The lane checks `full` before every write; it must never be full while the ring has room.
+        expect(fifo.full).toBe(false)
+        fifo.push(writer.cursor, undefined, 0)
+        records++
+        if (records > ringBytes) throw new Error('the writer never refused')
+      }
+      expect(records).toBe(fifo.capacity)
+      expect(fifo.full).toBe(true)
+      expect(writer.backlog).toBe(ringBytes)
+    })
+  }
+
+  it('never overflows while records of any size are written and released', () => {
+    const capacity = 256
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: (2 * capacity) / 8 }).map((k) => (U32 - 8 * k) % U32),
+        fc.array(
+          fc.oneof(
+            { weight: 4, arbitrary: fc.integer({ min: 0, max: 8 }) },
+            { weight: 1, arbitrary: fc.integer({ min: 0, max: capacity / 2 - 8 }) },
+            { weight: 2, arbitrary: fc.constant(-1) },
+          ),
+          { minLength: 1, maxLength: 300 },
+        ),
+        (start, script) => {
+          const sab = createRingBuffer(capacity, start)
+          const writer = new RingWriter(sab)
+          const reader = new RingReader(sab)
+          const fifo = new AckFifo(capacity / 8)
+          for (const size of script) {
+            if (size < 0) {
+              // Release whatever was written so far, then settle it as the lane does.
+              writer.publish()
+              while (reader.next() >= 0);
+              reader.release()
+              settleUpTo(fifo, writer.released)
+              continue
+            }
+            const wasFull = fifo.full
+            if (writer.write(new Uint8Array(size))) {
+              eq(wasFull, false, 'FIFO full while the ring took a record')
+              fifo.push(writer.cursor, undefined, 0)
+            }
+            if (fifo.size * 8 > writer.backlog) throw new Error('more entries than records fit')
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+})
