@@ -350,7 +350,10 @@ export class Queue extends EventEmitter<QueueEvents> {
     }
     this.requestStop()
     if (!this.stopping) {
-      this.stopping = this.state === 'starting' ? this.cancelStart() : this.stopLanes(timeoutMs)
+      if (this.state === 'starting') this.stopping = this.cancelStart()
+      // start() failed: it already ended every worker, and no message was accepted.
+      else if (this.state === 'stopped') this.stopping = Promise.resolve(this.emptyReport(0))
+      else this.stopping = this.stopLanes(timeoutMs)
     }
     return this.stopping
   }
@@ -360,12 +363,11 @@ export class Queue extends EventEmitter<QueueEvents> {
     await this.starting?.catch(() => {})
     // The start won the race after all: stop as usual.
     if (this.state === 'running') return this.stopLanes(0)
-    return {
-      ...this.counts,
-      unprocessed: [],
-      drained: true,
-      durationMs: performance.now() - started,
-    }
+    return this.emptyReport(performance.now() - started)
+  }
+
+  private emptyReport(durationMs: number): StopReport {
+    return { ...this.counts, unprocessed: [], drained: true, durationMs }
   }
 
   private async stopLanes(timeoutMs: number): Promise<StopReport> {

@@ -168,4 +168,16 @@ describe('typed errors', () => {
     }
     expect(isConveyorError(err), String(err)).toBe(true)
   })
+
+  // start() failing before any worker existed (the codec) left stop() to close lanes that
+  // were never made: it must still answer, with an empty report.
+  it('stop() after a start() that failed in the codec answers with an empty report', async () => {
+    const queue = makeQueue({
+      handler: echo,
+      threads: 1,
+      codec: { module: fixture('no-default.mjs') },
+    })
+    expect(await rejection(queue.start())).toMatchObject({ code: 'INVALID_OPTION' })
+    expect(await queue.stop()).toMatchObject({ pushed: 0, unprocessed: [], drained: true })
+  })
 })
