@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config'
 
 /**
- * Heavy files (stress, memory, SIGKILL, out of memory) run alone, after the rest, in their own
+ * Heavy files (stress, memory, SIGKILL, out of memory, pack and install) run alone, after the rest, in their own
  * project: on a 2-core machine they would starve the others' workers, and be starved.
  * `npm test` runs `--project parallel`, then `--project serial`.
  */
@@ -10,6 +10,8 @@ const serial = [
   'test/queue/memory.test.ts',
   'test/queue/sigkill.test.ts',
   'test/queue/oom.test.ts',
+  // packs the project (prepack rebuilds dist/) and installs it: never beside other tests
+  'test/package/pack.test.ts',
 ]
 
 export default defineConfig({

@@ -1,5 +1,4 @@
 import { deserialize, serialize } from 'node:v8'
-import { Packr } from 'msgpackr'
 import type { BuiltinCodecName, Codec } from './types.js'
 
 export const jsonCodec: Codec<unknown> = {
@@ -42,16 +41,11 @@ export const v8Codec: Codec<unknown> = {
   fromWire: (ring, offset, length) => deserialize(ring.subarray(offset, offset + length)),
 }
 
-function msgpackCodec(): Codec<unknown> {
-  const packr = new Packr({ useRecords: false })
-  return {
-    name: 'msgpack',
-    toWire: (value) => packr.pack(value),
-    fromWire: (ring, offset, length) => packr.unpack(ring.subarray(offset, offset + length)),
-  }
-}
-
-export function builtinCodec(name: BuiltinCodecName): Codec {
+/**
+ * A built-in codec. msgpack is imported only when chosen: msgpackr (and its optional native
+ * addon) is the heaviest thing the package could load, and most queues never use it.
+ */
+export async function builtinCodec(name: BuiltinCodecName): Promise<Codec> {
   switch (name) {
     case 'json':
       return jsonCodec
@@ -62,7 +56,7 @@ export function builtinCodec(name: BuiltinCodecName): Codec {
     case 'v8':
       return v8Codec
     case 'msgpack':
-      return msgpackCodec()
+      return (await import('./msgpack.js')).msgpackCodec()
   }
 }
 

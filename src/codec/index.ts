@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url'
 import { ConveyorError } from '../errors.js'
 import { BUILTIN_CODECS, builtinCodec } from './builtin.js'
-import type { Codec, CodecSpec, CustomCodec } from './types.js'
+import type { BuiltinCodecName, Codec, CodecSpec, CustomCodec } from './types.js'
 
 export { BUILTIN_CODECS, builtinCodec } from './builtin.js'
 export type { BuiltinCodecName, Codec, CodecSpec, CustomCodec } from './types.js'
@@ -32,7 +32,7 @@ export function moduleHref(module: string | URL): string {
 
 /** Builds the codec named by a spec; custom codec modules are imported. */
 export async function loadCodec(spec: WireCodecSpec): Promise<Codec> {
-  if (typeof spec === 'string') return builtinCodec(spec as never)
+  if (typeof spec === 'string') return builtinCodec(spec as BuiltinCodecName)
   let mod: { default?: Partial<CustomCodec> }
   try {
     mod = (await import(spec.module)) as { default?: Partial<CustomCodec> }

@@ -75,6 +75,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   private requestStop!: () => void
   private stopWasRequested = false
   private readonly outcomes: LaneOutcomes
+  private idleWaiters: (() => void)[] = []
 
   constructor(options: QueueOptions) {
     super()
@@ -230,6 +231,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         const admission = this.admission!
         if (admission.waitingCount > 0) admission.flush()
         if (this.backpressure.underPressure) this.backpressure.check(admission.waitingCount)
+        this.checkIdle()
       },
       failed: (err) => this.events.error(err),
     })
@@ -238,6 +240,28 @@ export class Queue extends EventEmitter<QueueEvents> {
   private restarted(lane: Lane): void {
     if (lane.outstanding > 0) this.watch(lane)
     this.admission?.flush()
+    this.checkIdle()
+  }
+
+  /**
+   * Resolves once nothing waits for room and nothing is in a lane: every message accepted so
+   * far is settled (at once if that is so now). Not the same as consume() resolving, which
+   * means its messages were pushed; they may still be in lanes.
+   */
+  onIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  private isIdle(): boolean {
+    if (this.state === 'stopped') return true
+    return (this.admission?.waitingCount ?? 0) === 0 && (this.supervisor?.inFlight() ?? 0) === 0
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length > 0 && this.isIdle()) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve()
+    }
   }
 
   /** Holds new pushes (they wait) until resume(); workers keep draining the lanes. */
@@ -386,7 +410,13 @@ export class Queue extends EventEmitter<QueueEvents> {
     clearInterval(this.timer)
     const unprocessed = supervisor.takeUnprocessed()
     if (unprocessed.length > 0) drained = false
+    this.checkIdle()
     return { ...this.counts, unprocessed, drained, durationMs: performance.now() - started }
+  }
+
+  /** `await using queue = createQueue(…)`: stops the queue (default timeout) at scope exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.state !== 'idle') await this.stop()
   }
 
   /**

@@ -87,6 +87,13 @@ export class Supervisor {
     return ready
   }
 
+  /** Messages written to any lane (active or retiring) and not yet settled. */
+  inFlight(): number {
+    let n = 0
+    for (const lane of this.registry.keys()) n += lane.outstanding
+    return n
+  }
+
   restartsOf(lane: Lane): number {
     return this.registry.get(lane)?.restarts ?? 0
   }
