@@ -1,4 +1,4 @@
-export type { BuiltinCodecName, Codec, CodecSpec, CustomCodec } from './codec/index.js'
+export type { BuiltinCodecName, CodecSpec, CustomCodec } from './codec/index.js'
 export { ConveyorError, type ConveyorErrorCode, isConveyorError } from './errors.js'
 export * from './queue/index.js'
 export {

@@ -17,11 +17,11 @@ export interface ConsumeOptions {
   concurrency?: number
 }
 
-export interface ConsumeResult {
+export interface ConsumeResult<In = unknown> {
   /** Items pushed (accepted by the queue). */
   consumed: number
   /** Plain items the stopping queue refused: put them back where they came from. */
-  refused: unknown[]
+  refused: In[]
 }
 
 const STOPPED: unique symbol = Symbol('stopped')
@@ -44,7 +44,7 @@ export async function consume(
   target: ConsumeTarget,
   source: AsyncIterable<unknown> | Iterable<unknown>,
   options: ConsumeOptions = {},
-): Promise<ConsumeResult> {
+): Promise<ConsumeResult<unknown>> {
   const concurrency = options.concurrency ?? 1
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ConveyorError(

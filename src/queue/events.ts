@@ -1,7 +1,8 @@
 import type { EventEmitter } from 'node:events'
 
-export interface DeadLetter {
-  message: unknown
+export interface DeadLetter<In = unknown> {
+  /** The message, decoded; its raw bytes (a Buffer) when the error is DECODE_FAILED. */
+  message: In
   error: Error
 }
 
@@ -12,11 +13,11 @@ export interface PauseInfo {
   fill: number
 }
 
-export interface QueueEvents {
+export interface QueueEvents<In = unknown> {
   /** A handler attempt threw (every attempt). */
-  failed: [error: Error, message: unknown, attempt: number]
+  failed: [error: Error, message: In, attempt: number]
   /** A message gave up: its last attempt threw, or workers kept dying on it. */
-  'dead-letter': [letter: DeadLetter]
+  'dead-letter': [letter: DeadLetter<In>]
   /** Sources should stop fetching: pause() was called or the lanes crossed the high watermark. */
   pause: [info: PauseInfo]
   /** Sources may fetch again. */
@@ -45,10 +46,11 @@ type Listener = (...args: unknown[]) => unknown
  * never an exception, never silence.
  */
 export class EventFence {
-  constructor(private readonly emitter: EventEmitter<QueueEvents>) {}
+  // Untyped: the queue's emitter is EventEmitter<QueueEvents<In>> for its own In.
+  constructor(private readonly emitter: EventEmitter) {}
 
   emit<K extends keyof QueueEvents>(name: K, ...args: QueueEvents[K]): void {
-    const listeners = this.emitter.rawListeners(name as never) as Listener[]
+    const listeners = this.emitter.rawListeners(name) as Listener[]
     for (const listener of listeners) {
       try {
         listener.apply(this.emitter, args)
@@ -60,7 +62,7 @@ export class EventFence {
 
   /** Whether anyone listens: lets callers skip building an event's arguments. */
   heard(name: keyof QueueEvents): boolean {
-    return this.emitter.listenerCount(name as never) > 0
+    return this.emitter.listenerCount(name) > 0
   }
 
   /** Calls a user callback (an ack, a nack) with one argument. */
@@ -74,7 +76,7 @@ export class EventFence {
 
   /** Reports an error on 'error', or as a process warning when nobody listens. */
   error(error: Error): void {
-    const listeners = this.emitter.rawListeners('error' as never) as Listener[]
+    const listeners = this.emitter.rawListeners('error') as Listener[]
     if (listeners.length === 0) {
       warn(error.message, error)
       return

@@ -3,12 +3,19 @@ import { Queue } from './queue.js'
 
 export type { ConsumeOptions, ConsumeResult, Envelope } from './consume.js'
 export type { DeadLetter, PauseInfo, QueueEvents } from './events.js'
+export { type HandlerIn, type HandlerOut, type HandlerRef, handlerUrl } from './handler-ref.js'
 export type { QueueOptions, Threads } from './options.js'
-export type { PushOptions, StopReport } from './queue.js'
+export type { PushOptions, RunOptions, StopReport } from './queue.js'
 export { Queue } from './queue.js'
 export type { LaneStats, LatencyStats, QueueStats } from './stats.js'
 
-/** Creates a queue; options are checked now (typed errors), workers start on `start()`. */
-export function createQueue(options: QueueOptions): Queue {
-  return new Queue(options)
+/**
+ * Creates a queue; options are checked now (typed errors), workers start on `start()`.
+ * `In`/`Out`: the handler's message and result types, given (`createQueue<Order, string>`)
+ * or inferred from `handler: handlerUrl<typeof import('./handler.js')>(…)`.
+ */
+export function createQueue<In = unknown, Out = unknown>(
+  options: QueueOptions<In, Out>,
+): Queue<In, Out> {
+  return new Queue<In, Out>(options)
 }

@@ -5,16 +5,22 @@ import type { ResourceLimits } from 'node:worker_threads'
 import { type CodecSpec, moduleHref, toWireSpec, type WireCodecSpec } from '../codec/index.js'
 import { ConveyorError } from '../errors.js'
 import { isPowerOfTwo, MAX_CAPACITY } from '../ring/layout.js'
+import type { HandlerRef } from './handler-ref.js'
 
 export type Threads = number | 'auto' | { min: number; max: number }
 
-/** Options of createQueue(). Only `handler` is required. */
-export interface QueueOptions {
+/**
+ * Options of createQueue(). Only `handler` is required. `In` and `Out` are the handler's
+ * message and result types: given, or inferred from a `handlerUrl<typeof import(…)>`.
+ */
+export interface QueueOptions<In = unknown, Out = unknown> {
   /**
-   * Path or URL of the handler module (see `conveyor/worker`). Required.
+   * Path or URL of the handler module (see `conveyor/worker`). Required. A relative path
+   * resolves against the working directory; prefer a URL relative to your module.
    * @example new URL('./handler.js', import.meta.url)
+   * @example handlerUrl<typeof import('./handler.js')>('./handler.js', import.meta.url)
    */
-  handler: string | URL
+  handler: string | URL | HandlerRef<In, Out>
   /**
    * Worker threads, one lane each. A number, 'auto' (os.availableParallelism()), or a range
    * { min, max } that resize() may move in. At most THREADS_PER_CORE × the cores.
@@ -205,7 +211,7 @@ function checkWorkerData(value: unknown): unknown {
   return value
 }
 
-export function resolveOptions(options: QueueOptions): ResolvedOptions {
+export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): ResolvedOptions {
   if (!options || typeof options !== 'object')
     throw invalid('createQueue(options) needs an options object')
   const { handler } = options

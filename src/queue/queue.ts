@@ -6,7 +6,7 @@ import { LanePool } from '../pool/lane-pool.js'
 import { maxPayloadBytes } from '../ring/index.js'
 import { Admission, keyOf, pendingOfPush } from './admission.js'
 import { Backpressure } from './backpressure.js'
-import { type ConsumeOptions, type ConsumeResult, consume } from './consume.js'
+import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from './consume.js'
 import { EventFence, type QueueEvents } from './events.js'
 import { Lane, type LaneOutcomes } from './lane.js'
 import { type QueueOptions, type ResolvedOptions, resolveOptions } from './options.js'
@@ -14,6 +14,11 @@ import type { Pending } from './pending.js'
 import { LatencySampler, type QueueStats } from './stats.js'
 import { type Phase, Supervisor } from './supervisor.js'
 import { watch } from './watcher.js'
+
+export interface RunOptions {
+  /** With ordering 'key': messages with the same key are handled in push order. */
+  key?: string | number
+}
 
 export interface PushOptions {
   /** With ordering 'key': messages with the same key are handled in push order. */
@@ -24,14 +29,17 @@ export interface PushOptions {
   nack?: (error: Error) => void
 }
 
-export interface StopReport {
+export interface StopReport<In = unknown> {
   pushed: number
   completed: number
   failed: number
   deadLettered: number
   rejected: number
-  /** Messages accepted but never handled, decoded, in lane order: nack or persist them. */
-  unprocessed: unknown[]
+  /**
+   * Messages accepted but never handled, decoded (raw bytes if the codec cannot decode them),
+   * lane by lane in lane order: nack or persist them.
+   */
+  unprocessed: In[]
   /** Whether every lane drained before the timeout. */
   drained: boolean
   durationMs: number
@@ -48,11 +56,13 @@ const ABORT_GRACE_MS = 1000
  * The public queue: go-zero's core/queue over threads and shared memory. A facade and a state
  * machine (idle → starting → running → stopping → stopped) over one concept per file:
  * admission (push → lane), backpressure, lanes, their watchers, their supervisor, events.
+ *
+ * `In` is what push()/run() take (the handler's message), `Out` what run() resolves with.
  */
-export class Queue extends EventEmitter<QueueEvents> {
-  readonly options: ResolvedOptions
+export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents<In>> {
+  private readonly options: ResolvedOptions
   private state: State = 'idle'
-  private readonly events = new EventFence(this)
+  private readonly events = new EventFence(this as EventEmitter)
   private codec!: Codec
   private lanes: Lane[] = []
   private pool: LanePool | undefined
@@ -69,7 +79,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   private recent = { at: 0, completed: 0, rate: 0 }
   private timer: NodeJS.Timeout | undefined
   private starting: Promise<void> | undefined
-  private stopping: Promise<StopReport> | undefined
+  private stopping: Promise<StopReport<In>> | undefined
   /** Resolves when stop() is first called: cancels a start, ends consume() loops. */
   private readonly stopRequested: Promise<void>
   private requestStop!: () => void
@@ -77,7 +87,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   private readonly outcomes: LaneOutcomes
   private idleWaiters: (() => void)[] = []
 
-  constructor(options: QueueOptions) {
+  constructor(options: QueueOptions<In, Out>) {
     super()
     this.options = resolveOptions(options)
     this.stopRequested = new Promise((resolve) => {
@@ -187,7 +197,7 @@ export class Queue extends EventEmitter<QueueEvents> {
    * when lanes are full or the queue is paused). Rejects with INVALID_OPTION, ENCODE_FAILED,
    * MESSAGE_TOO_LARGE, QUEUE_FULL, QUEUE_STOPPED or QUEUE_NOT_STARTED; nothing is enqueued then.
    */
-  push(message: unknown, options?: PushOptions): Promise<void> {
+  push(message: In, options?: PushOptions): Promise<void> {
     let pending: Pending | undefined
     let key: string | number | undefined
     try {
@@ -201,7 +211,7 @@ export class Queue extends EventEmitter<QueueEvents> {
   }
 
   /** Handles one message and resolves with the handler's return value (or its error). */
-  run<T = unknown>(message: unknown, options?: { key?: string | number }): Promise<T> {
+  run(message: In, options?: RunOptions): Promise<Out> {
     let key: string | number | undefined
     try {
       key = keyOf(options, 'run')
@@ -210,7 +220,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     }
     const admission = this.admission
     if (!admission) return Promise.reject(this.notRunning())
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<Out>((resolve, reject) => {
       const pending: Pending = { kind: 'run', resolve: resolve as (v: unknown) => void, reject }
       admission.enqueue(message, Tag.WANTS_RESULT, key, pending, false).catch(reject)
     })
@@ -302,14 +312,22 @@ export class Queue extends EventEmitter<QueueEvents> {
    * the messages may still be in lanes.
    */
   consume(
+    source: AsyncIterable<In> | Iterable<In>,
+    options?: ConsumeOptions & { envelopes?: false },
+  ): Promise<ConsumeResult<In>>
+  consume(
+    source: AsyncIterable<Envelope<In>> | Iterable<Envelope<In>>,
+    options: ConsumeOptions & { envelopes: true },
+  ): Promise<ConsumeResult<Envelope<In>>>
+  consume(
     source: AsyncIterable<unknown> | Iterable<unknown>,
     options?: ConsumeOptions,
-  ): Promise<ConsumeResult> {
+  ): Promise<ConsumeResult<unknown>> {
     const admission = this.admission
     if (!admission || this.state !== 'running') return Promise.reject(this.notRunning())
     return consume(
       {
-        push: (value, envelope) => this.push(value, envelope),
+        push: (value, envelope) => this.push(value as In, envelope),
         stopping: this.stopRequested,
         turns: admission.turns,
         events: this.events,
@@ -361,7 +379,7 @@ export class Queue extends EventEmitter<QueueEvents> {
    * the report's `unprocessed`, decoded. A start() in progress is cancelled (it rejects with
    * QUEUE_STOPPED); a resize() in progress does not hold stop() up.
    */
-  stop(options: { timeoutMs?: number } = {}): Promise<StopReport> {
+  stop(options: { timeoutMs?: number } = {}): Promise<StopReport<In>> {
     if (this.state === 'idle') return Promise.reject(this.notRunning())
     const timeoutMs = options.timeoutMs ?? 30_000
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
@@ -382,7 +400,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     return this.stopping
   }
 
-  private async cancelStart(): Promise<StopReport> {
+  private async cancelStart(): Promise<StopReport<In>> {
     const started = performance.now()
     await this.starting?.catch(() => {})
     // The start won the race after all: stop as usual.
@@ -390,11 +408,11 @@ export class Queue extends EventEmitter<QueueEvents> {
     return this.emptyReport(performance.now() - started)
   }
 
-  private emptyReport(durationMs: number): StopReport {
+  private emptyReport(durationMs: number): StopReport<In> {
     return { ...this.counts, unprocessed: [], drained: true, durationMs }
   }
 
-  private async stopLanes(timeoutMs: number): Promise<StopReport> {
+  private async stopLanes(timeoutMs: number): Promise<StopReport<In>> {
     const started = performance.now()
     this.state = 'stopping'
     const supervisor = this.supervisor!
@@ -408,7 +426,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     this.state = 'stopped'
     await this.pool?.destroy()
     clearInterval(this.timer)
-    const unprocessed = supervisor.takeUnprocessed()
+    const unprocessed = supervisor.takeUnprocessed() as In[]
     if (unprocessed.length > 0) drained = false
     this.checkIdle()
     return { ...this.counts, unprocessed, drained, durationMs: performance.now() - started }

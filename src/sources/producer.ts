@@ -47,7 +47,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * before the returned promise rejects with that failure.
  */
 export async function runProducers<T>(
-  queue: Queue,
+  queue: Queue<T, unknown>,
   factory: ProducerFactory<T>,
   options: ProduceOptions = {},
 ): Promise<{ produced: number }> {

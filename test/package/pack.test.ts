@@ -138,13 +138,19 @@ export default defineHandler<Order, string>({
     )
     writeFileSync(
       join(app, 'main.mts'),
-      `import { createQueue, isConveyorError, type QueueStats, type StopReport } from 'conveyor'
-const queue = createQueue({ handler: new URL('./handler.mjs', import.meta.url), threads: 1 })
-queue.on('dead-letter', ({ error }) => console.error(error.message))
+      `import { createQueue, handlerUrl, isConveyorError, type QueueStats, type StopReport } from 'conveyor'
+// Queue<Order, string>, inferred from the handler module's own types.
+const queue = createQueue({
+  handler: handlerUrl<typeof import('./handler.mjs')>('./handler.mjs', import.meta.url),
+  threads: 1,
+})
+queue.on('dead-letter', ({ message }) => console.error(message.email))
 await queue.start()
-const out: string = await queue.run<string>({ id: 7, email: 'a@example.com' })
+const out: string = await queue.run({ id: 7, email: 'a@example.com' })
+// @ts-expect-error an order is required
+await queue.push('not an order').catch(() => {})
 const stats: QueueStats = queue.stats()
-const refused = await queue.push(undefined).catch((err: unknown) => isConveyorError(err, 'ENCODE_FAILED'))
+const refused = await queue.push(undefined as never).catch((err: unknown) => isConveyorError(err, 'ENCODE_FAILED'))
 const report: StopReport = await queue.stop()
 console.log(JSON.stringify({ out, threads: stats.threads, refused, pushed: report.pushed }))
 `,
@@ -157,7 +163,7 @@ console.log(JSON.stringify({ out, threads: stats.threads, refused, pushed: repor
       out: '7:a@example.com:1',
       threads: 1,
       refused: true,
-      pushed: 1,
+      pushed: 2,
     })
   })
 })
