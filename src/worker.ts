@@ -1,5 +1,5 @@
 /**
- * `conveyor/worker`: what a handler module imports. It runs in every worker thread.
+ * `conveyor-lanes/worker`: what a handler module imports. It runs in every worker thread.
  *
  *   export default defineHandler({ setup, handle, onEvent, teardown })
  *

@@ -1,4 +1,4 @@
-import { defineHandler } from 'conveyor/worker'
+import { defineHandler } from 'conveyor-lanes/worker'
 
 /**
  * conveyor handler for the queue suite's end-to-end noop case and its run() latency case: the

@@ -1,4 +1,4 @@
-import { defineHandler } from 'conveyor/worker'
+import { defineHandler } from 'conveyor-lanes/worker'
 import { roundsFromEnv, work } from '../support/work.js'
 
 /**

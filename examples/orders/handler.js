@@ -1,6 +1,6 @@
 // examples/orders/handler.js — runs in every worker thread
 import { createHash } from 'node:crypto'
-import { defineHandler } from 'conveyor/worker'
+import { defineHandler } from 'conveyor-lanes/worker'
 
 export default defineHandler({
   setup() {}, // (ctx) once per worker, before its first message

@@ -1,5 +1,5 @@
 // examples/orders/main.js — node examples/orders/main.js
-import { createQueue } from 'conveyor'
+import { createQueue } from 'conveyor-lanes'
 
 const queue = createQueue({
   handler: new URL('./handler.js', import.meta.url),

@@ -15,7 +15,7 @@ export type Threads = number | 'auto' | { min: number; max: number }
  */
 export interface QueueOptions<In = unknown, Out = unknown> {
   /**
-   * Path or URL of the handler module (see `conveyor/worker`). Required. A relative path
+   * Path or URL of the handler module (see `conveyor-lanes/worker`). Required. A relative path
    * resolves against the working directory; prefer a URL relative to your module.
    * @example new URL('./handler.js', import.meta.url)
    * @example handlerUrl<typeof import('./handler.js')>('./handler.js', import.meta.url)

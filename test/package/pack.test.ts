@@ -67,13 +67,13 @@ describe('the packed package, installed into a fresh app', () => {
   it('runs from ESM', () => {
     writeFileSync(
       join(app, 'handler.mjs'),
-      `import { defineHandler } from 'conveyor/worker'
+      `import { defineHandler } from 'conveyor-lanes/worker'
 export default defineHandler({ handle: (n) => n * 2 })
 `,
     )
     writeFileSync(
       join(app, 'main.mjs'),
-      `import { createQueue } from 'conveyor'
+      `import { createQueue } from 'conveyor-lanes'
 const queue = createQueue({ handler: new URL('./handler.mjs', import.meta.url), threads: 1 })
 await queue.start()
 let acked = 0
@@ -89,7 +89,7 @@ console.log(JSON.stringify({ doubled, acked, completed: report.completed }))
   it('runs from CommonJS: require for the handler, import() for the queue', () => {
     writeFileSync(
       join(app, 'handler.cjs'),
-      `const { defineHandler } = require('conveyor/worker')
+      `const { defineHandler } = require('conveyor-lanes/worker')
 module.exports = defineHandler({ handle: (n) => n + 1 })
 `,
     )
@@ -97,7 +97,7 @@ module.exports = defineHandler({ handle: (n) => n + 1 })
       join(app, 'main.cjs'),
       `const path = require('node:path')
 async function main() {
-  const { createQueue } = await import('conveyor')
+  const { createQueue } = await import('conveyor-lanes')
   const queue = createQueue({ handler: path.join(__dirname, 'handler.cjs'), threads: 1 })
   await queue.start()
   const next = await queue.run(41)
@@ -127,7 +127,7 @@ main()
     )
     writeFileSync(
       join(app, 'handler.mts'),
-      `import { defineHandler, type HandlerContext } from 'conveyor/worker'
+      `import { defineHandler, type HandlerContext } from 'conveyor-lanes/worker'
 interface Order { id: number; email: string }
 export default defineHandler<Order, string>({
   handle(order: Order, ctx: HandlerContext): string {
@@ -138,7 +138,7 @@ export default defineHandler<Order, string>({
     )
     writeFileSync(
       join(app, 'main.mts'),
-      `import { createQueue, handlerUrl, isConveyorError, type QueueStats, type StopReport } from 'conveyor'
+      `import { createQueue, handlerUrl, isConveyorError, type QueueStats, type StopReport } from 'conveyor-lanes'
 // Queue<Order, string>, inferred from the handler module's own types.
 const queue = createQueue({
   handler: handlerUrl<typeof import('./handler.mjs')>('./handler.mjs', import.meta.url),

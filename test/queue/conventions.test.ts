@@ -42,7 +42,7 @@ describe('Node conventions', () => {
     expect((await outside.stop()).completed).toBe(100)
   })
 
-  it('a CommonJS handler can require conveyor/worker inside the workers', async () => {
+  it('a CommonJS handler can require conveyor-lanes/worker inside the workers', async () => {
     const queue = makeQueue({ handler: fixture('cjs-handler.cjs'), threads: 1 })
     await queue.start()
     expect(await queue.run(21)).toEqual({ doubled: 42, loader: 'function' })
