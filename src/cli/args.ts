@@ -13,6 +13,7 @@ Usage:
   conveyor [demo] [options]     run the demo pipeline (the default; npm start)
   conveyor bench [options]      run the benchmarks (npm run bench)
   conveyor --help
+  conveyor --version
 
 demo options:
   --duration <seconds>   how long the conveyor run lasts (default 20); the Piscina and

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isConveyorError } from '../errors.js'
 import { HELP, parseDemoArgs, UsageError } from './args.js'
@@ -11,6 +11,10 @@ export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv
   if (first === '--help' || first === '-h' || first === 'help') {
     console.log(HELP)
+    return 0
+  }
+  if (first === '--version' || first === '-v') {
+    console.log(version())
     return 0
   }
   try {
@@ -44,6 +48,12 @@ export async function main(argv: string[]): Promise<number> {
     console.error(err)
     return 1
   }
+}
+
+/** The installed package's version (package.json ships with it, beside dist/). */
+function version(): string {
+  const pkg = new URL('../../../package.json', import.meta.url)
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version
 }
 
 const invokedDirectly =

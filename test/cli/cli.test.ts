@@ -27,6 +27,12 @@ describe('conveyor command line', () => {
     }
   })
 
+  it('prints the package version', () => {
+    const r = conveyor('--version')
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
   it('rejects an unknown flag with exit code 2 and names it', () => {
     const r = conveyor('demo', '--speed', '3')
     expect(r.code).toBe(2)
@@ -75,6 +81,18 @@ describe('conveyor command line', () => {
     expect(summary.piscina.messages).toBeGreaterThan(0)
     expect(summary.inline.messages).toBeGreaterThan(0)
     expect(summary.ratios.overPiscina).toBeGreaterThan(0)
+  })
+
+  // A user handler that throws now and then once crashed the Piscina comparison and lost the
+  // conveyor run's result with it.
+  it('survives a handler that throws now and then, in every run of the demo', () => {
+    const FLAKY = fileURLToPath(new URL('../fixtures/flaky-orders.mjs', import.meta.url))
+    const r = conveyor('--duration', '1', '--threads', '1', '--handler', FLAKY, '--json')
+    expect(r.code, r.stderr).toBe(0)
+    const summary = JSON.parse(r.stdout)
+    expect(summary.conveyor.failed).toBeGreaterThan(0)
+    expect(summary.piscina.messages).toBeGreaterThan(0)
+    expect(summary.inline.messages).toBeGreaterThan(0)
   })
 
   it('prints the summary table on the default handler', () => {
