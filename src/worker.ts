@@ -19,6 +19,11 @@ export interface HandlerDefinition<In = unknown, Out = unknown> {
   setup?(ctx: HandlerContext): void | Promise<void>
   /** Handles one message; sync or async. The return value goes to `queue.run()` callers. */
   handle(msg: In, ctx: HandlerContext): Out | Promise<Out>
+  /**
+   * The delay in ms before attempt `attempt + 1` of a message whose attempt `attempt` threw
+   * (BullMQ's convention); overrides retry.backoffMs. Must return a finite number ≥ 0.
+   */
+  backoff?(attempt: number, error: unknown, ctx: HandlerContext): number
   /** Receives `queue.broadcast(event)`. */
   onEvent?(event: unknown, ctx: HandlerContext): void | Promise<void>
   /** Once per worker, after its lane drained on `stop()`. */

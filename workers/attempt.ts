@@ -1,8 +1,9 @@
 import type { Codec } from '../src/codec/index.js'
 import { Completion } from '../src/lane/completion.js'
 import { serializeError } from '../src/lane/error-wire.js'
-import { Stat, Tag } from '../src/lane/protocol.js'
+import { type RetryPolicy, Stat, Tag } from '../src/lane/protocol.js'
 import type { HandlerContext, HandlerDefinition } from '../src/worker.js'
+import { customDelay, retryDelay } from './backoff.js'
 import type { CompletionWriter } from './completion-writer.js'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -32,12 +33,11 @@ export class Attempts {
   constructor(
     private readonly ring: Buffer,
     private readonly codec: Codec,
-    definition: HandlerDefinition,
+    private readonly definition: HandlerDefinition,
     private readonly context: HandlerContext,
     private readonly completions: CompletionWriter,
     private readonly stats: Float64Array,
-    private readonly attempts: number,
-    private readonly backoffMs: number,
+    private readonly retry: RetryPolicy,
   ) {
     this.call = definition.handle.bind(definition)
   }
@@ -54,7 +54,7 @@ export class Attempts {
     try {
       result = this.call(message, this.context)
     } catch (err) {
-      return this.retry(err, 1, record)
+      return this.retryFailed(err, 1, record)
     }
     if (isThenable(result)) return this.awaitResult(result, 1, record)
     return this.succeeded(result, 1, record)
@@ -77,7 +77,7 @@ export class Attempts {
     try {
       result = await pending
     } catch (err) {
-      return this.retry(err, attempt, record)
+      return this.retryFailed(err, attempt, record)
     }
     return this.succeeded(result, attempt, record)
   }
@@ -94,11 +94,11 @@ export class Attempts {
   }
 
   /** Reports the failed attempt, then tries again after a backoff, until attempts run out. */
-  private async retry(err: unknown, attempt: number, record: RecordRef): Promise<boolean> {
+  private async retryFailed(err: unknown, attempt: number, record: RecordRef): Promise<boolean> {
     const { context } = this
     for (;;) {
       this.stats[Stat.FAILED]++
-      const last = attempt >= this.attempts
+      const last = attempt >= this.retry.attempts
       await this.completions.fail(
         last ? Completion.GAVE_UP : Completion.FAILED,
         record.start,
@@ -107,7 +107,23 @@ export class Attempts {
         this.payload(record),
       )
       if (last) return true
-      if (this.backoffMs > 0) await sleep(this.backoffMs * 2 ** (attempt - 1))
+      let delayMs: number
+      try {
+        delayMs = this.definition.backoff
+          ? customDelay(this.definition.backoff(attempt, err, context))
+          : retryDelay(this.retry, attempt, Math.random)
+      } catch (bug) {
+        // A broken backoff() is the handler's bug: the message gives up with it, visibly.
+        await this.completions.fail(
+          Completion.GAVE_UP,
+          record.start,
+          attempt,
+          serializeError(bug),
+          this.payload(record),
+        )
+        return true
+      }
+      if (delayMs > 0) await sleep(delayMs)
       context.attempt = ++attempt
       let result: unknown
       try {

@@ -45,7 +45,7 @@ async function load(href: string, lane: number): Promise<LoadedHandler> {
     definition = { handle: exported }
   } else if (exported && typeof exported === 'object' && typeof exported.handle === 'function') {
     definition = exported
-    for (const hook of ['setup', 'onEvent', 'teardown'] as const) {
+    for (const hook of ['setup', 'onEvent', 'teardown', 'backoff'] as const) {
       if (definition[hook] !== undefined && typeof definition[hook] !== 'function') {
         throw new HandlerInvalid(
           `handler module ${href}: ${hook} must be a function, got ${typeof definition[hook]}`,

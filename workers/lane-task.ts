@@ -45,16 +45,7 @@ export default async function laneTask(task: Task): Promise<LaneExit> {
     const ring = Buffer.from(task.requests)
     const stats = new Float64Array(task.stats)
     const completions = new CompletionWriter(task.completions, reader)
-    const attempts = new Attempts(
-      ring,
-      codec,
-      definition,
-      context,
-      completions,
-      stats,
-      task.attempts,
-      task.backoffMs,
-    )
+    const attempts = new Attempts(ring, codec, definition, context, completions, stats, task.retry)
     const end = await runLaneLoop(reader, attempts, stats)
     if (end === 'aborted') return { kind: 'aborted' }
     const teardownError = await teardownAll()

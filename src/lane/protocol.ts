@@ -46,8 +46,19 @@ export interface LaneInit {
   stats: SharedArrayBuffer
   handler: string
   codec: string | { module: string }
+  retry: RetryPolicy
+}
+
+/** How a worker retries a failing message, in place (it holds its lane meanwhile). */
+export interface RetryPolicy {
+  /** Handler attempts per message (and worker deaths tolerated on it). */
   attempts: number
+  /** Delay before the 2nd attempt; doubles per attempt. */
   backoffMs: number
+  /** The most any one delay may be. */
+  maxBackoffMs: number
+  /** Spread each delay over [½, 1] of itself, so retries of many messages don't align. */
+  jitter: boolean
 }
 
 /**

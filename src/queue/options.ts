@@ -45,11 +45,13 @@ export interface QueueOptions<In = unknown, Out = unknown> {
    */
   ordering?: 'none' | 'key'
   /**
-   * Handler attempts per message (also the worker deaths tolerated on one message, 1..255),
-   * and the first retry's delay, doubling per attempt.
-   * @default { attempts: 3, backoffMs: 50 }
+   * Handler attempts per message (also the worker deaths tolerated on one message, 1..255);
+   * the first retry's delay, doubling per attempt up to maxBackoffMs; jitter spreads each
+   * delay over [½, 1] of itself. A handler's own `backoff(attempt, error)` overrides the
+   * delay. Retries happen in place: a retrying message holds its lane (and its key's order).
+   * @default { attempts: 3, backoffMs: 50, maxBackoffMs: 5000, jitter: true }
    */
-  retry?: { attempts?: number; backoffMs?: number }
+  retry?: { attempts?: number; backoffMs?: number; maxBackoffMs?: number; jitter?: boolean }
   /**
    * Pushes that may wait for room at once before push() rejects with QUEUE_FULL.
    * @default 10000
@@ -85,6 +87,8 @@ export interface ResolvedOptions {
   ordering: 'none' | 'key'
   attempts: number
   backoffMs: number
+  maxBackoffMs: number
+  jitter: boolean
   maxWaiting: number
   high: number
   low: number
@@ -240,6 +244,12 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
   const backoffMs = retry?.backoffMs ?? 50
   if (typeof backoffMs !== 'number' || !(backoffMs >= 0) || !Number.isFinite(backoffMs))
     throw invalid(`retry.backoffMs must be a number ≥ 0, got ${describe(backoffMs)}`)
+  const maxBackoffMs = retry?.maxBackoffMs ?? 5_000
+  if (typeof maxBackoffMs !== 'number' || !(maxBackoffMs >= 0) || !Number.isFinite(maxBackoffMs))
+    throw invalid(`retry.maxBackoffMs must be a number ≥ 0, got ${describe(maxBackoffMs)}`)
+  const jitter = retry?.jitter ?? true
+  if (typeof jitter !== 'boolean')
+    throw invalid(`retry.jitter must be true or false, got ${describe(jitter)}`)
   const watermarks = optionalObject('watermarks', options.watermarks)
   const high = watermarks?.high ?? 0.8
   const low = watermarks?.low ?? 0.3
@@ -262,6 +272,8 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
     ordering,
     attempts,
     backoffMs,
+    maxBackoffMs,
+    jitter,
     maxWaiting: positiveInt('maxWaiting', options.maxWaiting ?? 10_000, 0),
     high,
     low,

@@ -162,8 +162,12 @@ export class Supervisor {
       stats: lane.stats,
       handler: o.handler,
       codec: o.codec,
-      attempts: o.attempts,
-      backoffMs: o.backoffMs,
+      retry: {
+        attempts: o.attempts,
+        backoffMs: o.backoffMs,
+        maxBackoffMs: o.maxBackoffMs,
+        jitter: o.jitter,
+      },
     })
     s.task = task
     let ready = false
