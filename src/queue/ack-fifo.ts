@@ -20,7 +20,13 @@ export class AckFifo {
   private count = 0
   private runs = 0
 
+  private readonly mask: number
+
+  /** `capacity`: a power of two (ring bytes / 8). */
   constructor(readonly capacity: number) {
+    if ((capacity & (capacity - 1)) !== 0)
+      throw new RangeError('ack FIFO capacity must be a power of two')
+    this.mask = capacity - 1
     this.ends = new Int32Array(capacity)
     this.pending = new Array(capacity).fill(undefined)
     this.born = new Float64Array(capacity)
@@ -44,7 +50,7 @@ export class AckFifo {
     if (this.count === this.capacity) {
       throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
     }
-    const slot = (this.head + this.count) % this.capacity
+    const slot = (this.head + this.count) & this.mask
     this.ends[slot] = end | 0
     this.pending[slot] = pending
     this.born[slot] = born
@@ -67,7 +73,7 @@ export class AckFifo {
     if (this.count === 0) throw new Error('ack FIFO underflow (a conveyor bug)')
     const p = this.pending[this.head]
     this.pending[this.head] = undefined
-    this.head = (this.head + 1) % this.capacity
+    this.head = (this.head + 1) & this.mask
     this.count--
     if (isRun(p)) this.runs--
     return p

@@ -9,10 +9,8 @@ export type Key = string | number
 
 /** What admission needs from the queue around it. */
 export interface AdmissionHost {
-  /** An error for a push now, when the queue does not take messages (not started, stopping). */
-  refusal(): ConveyorError | undefined
-  /** Whether pushes must wait even when lanes have room (paused, or a resize holds them). */
-  holding(): boolean
+  /** The error for a push while admission is closed (not started, stopping). */
+  refusal(): ConveyorError
   /** A message entered `lane`. */
   accepted(lane: Lane): void
   /** The waiting list grew. */
@@ -43,6 +41,10 @@ export class Admission {
   private dispatcher: Dispatcher
   private readonly waiting: Waiting[] = []
   private flushing = false
+  /** Pushes are taken (the queue runs). Set by the queue on each change of state. */
+  private open = false
+  /** Pushes must wait even when lanes have room (paused, or a resize holds them). */
+  private held = false
   readonly turns = new EventLoopTurns()
 
   constructor(
@@ -61,6 +63,15 @@ export class Admission {
     return this.waiting.length
   }
 
+  /** Fields, not callbacks: push() reads them on every call. */
+  setOpen(open: boolean): void {
+    this.open = open
+  }
+
+  setHeld(held: boolean): void {
+    this.held = held
+  }
+
   /** Dispatch to these lanes from now on (a resize). */
   setLanes(lanes: readonly Lane[]): void {
     this.dispatcher = new Dispatcher(lanes, this.byKey)
@@ -77,8 +88,7 @@ export class Admission {
     pending: Pending | undefined,
     fromProducer: boolean,
   ): Promise<void> {
-    const refusal = this.host.refusal()
-    if (refusal) return Promise.reject(refusal)
+    if (!this.open) return Promise.reject(this.host.refusal())
     let wire: string | Uint8Array
     try {
       wire = this.codec.toWire(message)
@@ -91,9 +101,17 @@ export class Admission {
         ),
       )
     }
-    if (this.waiting.length === 0 && !this.host.holding()) {
+    if (this.waiting.length === 0 && !this.held) {
+      // The hot path, kept flat (V8 inlines the lane's write here): the picked lane, or for
+      // unkeyed messages the emptiest one when that is full.
       try {
-        if (this.tryWrite(wire, tag, key, pending)) {
+        let lane = this.dispatcher.pick(key)
+        if (
+          lane.write(wire, tag, pending) ||
+          ((!this.byKey || key === undefined) &&
+            (lane = this.dispatcher.repick()).write(wire, tag, pending))
+        ) {
+          this.host.accepted(lane)
           return fromProducer ? (this.turns.due() ?? RESOLVED) : RESOLVED
         }
       } catch (err) {
@@ -127,23 +145,6 @@ export class Admission {
     return listed
   }
 
-  /** The picked lane, or for unkeyed messages the emptiest one when it is full. */
-  private tryWrite(
-    wire: string | Uint8Array,
-    tag: number,
-    key: Key | undefined,
-    pending: Pending | undefined,
-  ): boolean {
-    let lane = this.dispatcher.pick(key)
-    if (!lane.write(wire, tag, pending)) {
-      if (this.byKey && key !== undefined) return false
-      lane = this.dispatcher.repick()
-      if (!lane.write(wire, tag, pending)) return false
-    }
-    this.host.accepted(lane)
-    return true
-  }
-
   /** Moves waiting pushes into lanes, in order, while there is room. */
   flush(): void {
     // Re-entered from a callback (an ack that pushes); the outer call keeps going, in order.
@@ -151,7 +152,7 @@ export class Admission {
     this.flushing = true
     try {
       const { waiting } = this
-      while (waiting.length > 0 && !this.host.holding() && !this.host.refusal()) {
+      while (waiting.length > 0 && !this.held && this.open) {
         const w = waiting[0]
         const lane =
           this.byKey && w.key !== undefined ? this.dispatcher.pick(w.key) : this.dispatcher.repick()

@@ -154,13 +154,14 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         o.maxWaiting,
         maxPayloadBytes(o.laneBytes),
         {
-          refusal: () => (this.state === 'running' ? undefined : this.notRunning()),
-          holding: () => this.backpressure.paused || this.holds > 0,
+          refusal: () => this.notRunning(),
           accepted: (lane) => this.accepted(lane),
           waitingGrew: () => this.backpressure.check(this.admission!.waitingCount),
         },
         this.lanes,
       )
+      // pause() may come before start(): pushes then wait from the first one.
+      this.updateHeld()
       this.pool = new LanePool({ ...o, onError: (err) => this.events.error(err) })
       this.supervisor = new Supervisor(o, this.pool, {
         phase: () => (this.state === 'idle' ? 'starting' : this.state),
@@ -185,6 +186,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     // Atomics.waitAsync does not).
     this.timer = setInterval(() => this.sampleRate(), 1000)
     this.state = 'running'
+    this.admission!.setOpen(true)
     this.events.emit('threads', this.lanes.length)
   }
 
@@ -277,10 +279,17 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   /** Holds new pushes (they wait) until resume(); workers keep draining the lanes. */
   pause(): void {
     this.backpressure.pause()
+    this.updateHeld()
   }
 
   resume(): void {
-    if (this.backpressure.resume()) this.admission?.flush()
+    if (!this.backpressure.resume()) return
+    this.updateHeld()
+    this.admission?.flush()
+  }
+
+  private updateHeld(): void {
+    this.admission?.setHeld(this.backpressure.paused || this.holds > 0)
   }
 
   get isPaused(): boolean {
@@ -415,6 +424,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private async stopLanes(timeoutMs: number): Promise<StopReport<In>> {
     const started = performance.now()
     this.state = 'stopping'
+    this.admission!.setOpen(false)
     const supervisor = this.supervisor!
     this.admission!.rejectWaiting(this.notRunning())
     supervisor.closeAll()
@@ -463,7 +473,10 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     const byKey = this.options.ordering === 'key'
     const supervisor = this.supervisor!
     const admission = this.admission!
-    if (byKey) this.holds++
+    if (byKey) {
+      this.holds++
+      this.updateHeld()
+    }
     try {
       if (byKey) {
         while (this.lanes.some((lane) => lane.outstanding > 0) && this.state === 'running') {
@@ -492,7 +505,10 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         await supervisor.retire(removed)
       }
     } finally {
-      if (byKey) this.holds--
+      if (byKey) {
+        this.holds--
+        this.updateHeld()
+      }
     }
     this.events.emit('threads', this.lanes.length)
     admission.flush()
