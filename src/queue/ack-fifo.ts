@@ -20,13 +20,7 @@ export class AckFifo {
   private count = 0
   private runs = 0
 
-  private readonly mask: number
-
-  /** `capacity`: a power of two (ring bytes / 8). */
   constructor(readonly capacity: number) {
-    if ((capacity & (capacity - 1)) !== 0)
-      throw new RangeError('ack FIFO capacity must be a power of two')
-    this.mask = capacity - 1
     this.ends = new Int32Array(capacity)
     this.pending = new Array(capacity).fill(undefined)
     this.born = new Float64Array(capacity)
@@ -50,7 +44,7 @@ export class AckFifo {
     if (this.count === this.capacity) {
       throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
     }
-    const slot = (this.head + this.count) & this.mask
+    const slot = (this.head + this.count) % this.capacity
     this.ends[slot] = end | 0
     this.pending[slot] = pending
     this.born[slot] = born
@@ -73,7 +67,7 @@ export class AckFifo {
     if (this.count === 0) throw new Error('ack FIFO underflow (a conveyor bug)')
     const p = this.pending[this.head]
     this.pending[this.head] = undefined
-    this.head = (this.head + 1) & this.mask
+    this.head = (this.head + 1) % this.capacity
     this.count--
     if (isRun(p)) this.runs--
     return p
