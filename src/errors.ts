@@ -41,3 +41,12 @@ export class ConveyorError extends Error {
 export function isConveyorError(err: unknown, code?: ConveyorErrorCode): err is ConveyorError {
   return err instanceof ConveyorError && (code === undefined || err.code === code)
 }
+
+/** A value as an error message shows it ("got …"): short, and never a function's source. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'symbol') return value.toString()
+  if (value === null || typeof value !== 'object') return String(value)
+  return Array.isArray(value) ? 'an array' : 'an object'
+}

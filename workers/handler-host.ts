@@ -1,6 +1,5 @@
 import { threadId } from 'node:worker_threads'
-import type { SerializedError } from '../src/lane/error-wire.js'
-import { serializeError } from '../src/lane/error-wire.js'
+import { type SerializedError, serializeError } from '../src/lane/error-wire.js'
 import type { HandlerContext, HandlerDefinition, HandlerModule } from '../src/worker.js'
 
 /**

@@ -1,5 +1,5 @@
 import type { Codec } from '../codec/index.js'
-import { ConveyorError } from '../errors.js'
+import { ConveyorError, describeValue } from '../errors.js'
 import { Dispatcher } from './dispatcher.js'
 import type { Lane } from './lane.js'
 import type { Pending } from './pending.js'
@@ -190,7 +190,7 @@ export function pendingOfPush(options: unknown): Pending | undefined {
   if (options === null || typeof options !== 'object') {
     throw new ConveyorError(
       'INVALID_OPTION',
-      `push(message, options): options must be an object { key?, ack?, nack? }, got ${describe(options)}`,
+      `push(message, options): options must be an object { key?, ack?, nack? }, got ${describeValue(options)}`,
     )
   }
   const { ack, nack, key } = options as { ack?: unknown; nack?: unknown; key?: unknown }
@@ -198,13 +198,13 @@ export function pendingOfPush(options: unknown): Pending | undefined {
   if (ack !== undefined && typeof ack !== 'function') {
     throw new ConveyorError(
       'INVALID_OPTION',
-      `push(): ack must be a function, got ${describe(ack)}`,
+      `push(): ack must be a function, got ${describeValue(ack)}`,
     )
   }
   if (nack !== undefined && typeof nack !== 'function') {
     throw new ConveyorError(
       'INVALID_OPTION',
-      `push(): nack must be a function, got ${describe(nack)}`,
+      `push(): nack must be a function, got ${describeValue(nack)}`,
     )
   }
   if (nack === undefined) return ack as (() => void) | undefined
@@ -217,7 +217,7 @@ export function keyOf(options: unknown, call: 'push' | 'run'): Key | undefined {
   if (options === null || typeof options !== 'object') {
     throw new ConveyorError(
       'INVALID_OPTION',
-      `${call}(message, options): options must be an object, got ${describe(options)}`,
+      `${call}(message, options): options must be an object, got ${describeValue(options)}`,
     )
   }
   const { key } = options as { key?: unknown }
@@ -230,13 +230,6 @@ function checkKey(key: unknown, call: string): void {
   if (typeof key === 'number' && Number.isFinite(key)) return
   throw new ConveyorError(
     'INVALID_OPTION',
-    `${call}(): key must be a string or a finite number, got ${describe(key)}`,
+    `${call}(): key must be a string or a finite number, got ${describeValue(key)}`,
   )
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-  return typeof value
 }

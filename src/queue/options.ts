@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { ResourceLimits } from 'node:worker_threads'
 import { type CodecSpec, moduleHref, toWireSpec, type WireCodecSpec } from '../codec/index.js'
-import { ConveyorError } from '../errors.js'
+import { ConveyorError, describeValue } from '../errors.js'
 import { isPowerOfTwo, MAX_CAPACITY } from '../ring/layout.js'
 import type { HandlerRef } from './handler-ref.js'
 
@@ -121,15 +121,9 @@ function invalid(message: string): ConveyorError {
   return new ConveyorError('INVALID_OPTION', message)
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`
-  if (value === null || typeof value !== 'object') return String(value)
-  return Array.isArray(value) ? 'an array' : 'an object'
-}
-
 function positiveInt(name: string, value: unknown, min = 1): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw invalid(`${name} must be an integer ≥ ${min}, got ${describe(value)}`)
+    throw invalid(`${name} must be an integer ≥ ${min}, got ${describeValue(value)}`)
   }
   return value
 }
@@ -160,13 +154,13 @@ export function resolveThreads(threads: Threads | undefined): number {
     // Until the online tuner exists, a range starts at the cores it may use.
     return Math.max(min, Math.min(max, availableParallelism()))
   }
-  throw invalid(`threads must be a number, 'auto' or { min, max }, got ${describe(threads)}`)
+  throw invalid(`threads must be a number, 'auto' or { min, max }, got ${describeValue(threads)}`)
 }
 
 function optionalObject(name: string, value: unknown): Record<string, unknown> | undefined {
   if (value === undefined) return undefined
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalid(`${name} must be an object, got ${describe(value)}`)
+    throw invalid(`${name} must be an object, got ${describeValue(value)}`)
   }
   return value as Record<string, unknown>
 }
@@ -181,7 +175,7 @@ function checkResourceLimits(value: unknown): ResourceLimits | undefined {
       )
     }
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
-      throw invalid(`resourceLimits.${key} must be a number of MB > 0, got ${describe(v)}`)
+      throw invalid(`resourceLimits.${key} must be a number of MB > 0, got ${describeValue(v)}`)
     }
   }
   return limits as ResourceLimits
@@ -191,7 +185,7 @@ function checkEnv(value: unknown): Record<string, string> | undefined {
   const env = optionalObject('env', value)
   if (!env) return undefined
   for (const [key, v] of Object.entries(env)) {
-    if (typeof v !== 'string') throw invalid(`env.${key} must be a string, got ${describe(v)}`)
+    if (typeof v !== 'string') throw invalid(`env.${key} must be a string, got ${describeValue(v)}`)
   }
   return env as Record<string, string>
 }
@@ -199,7 +193,7 @@ function checkEnv(value: unknown): Record<string, string> | undefined {
 function checkExecArgv(value: unknown): string[] | undefined {
   if (value === undefined) return undefined
   if (!Array.isArray(value) || !value.every((a) => typeof a === 'string')) {
-    throw invalid(`execArgv must be an array of strings (Node flags), got ${describe(value)}`)
+    throw invalid(`execArgv must be an array of strings (Node flags), got ${describeValue(value)}`)
   }
   return value
 }
@@ -232,35 +226,35 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
   const laneBytes = options.laneBytes ?? 1 << 20
   if (!isPowerOfTwo(laneBytes) || laneBytes < 4096 || laneBytes > MAX_CAPACITY / 2) {
     throw invalid(
-      `laneBytes must be a power of two between 4096 and ${MAX_CAPACITY / 2}, got ${describe(laneBytes)}`,
+      `laneBytes must be a power of two between 4096 and ${MAX_CAPACITY / 2}, got ${describeValue(laneBytes)}`,
     )
   }
   const ordering = options.ordering ?? 'none'
   if (ordering !== 'none' && ordering !== 'key')
-    throw invalid(`ordering must be 'none' or 'key', got ${describe(ordering)}`)
+    throw invalid(`ordering must be 'none' or 'key', got ${describeValue(ordering)}`)
   const retry = optionalObject('retry', options.retry)
   const attempts = positiveInt('retry.attempts', retry?.attempts ?? 3)
   if (attempts > 255) throw invalid(`retry.attempts must be at most 255, got ${attempts}`)
   const backoffMs = retry?.backoffMs ?? 50
   if (typeof backoffMs !== 'number' || !(backoffMs >= 0) || !Number.isFinite(backoffMs))
-    throw invalid(`retry.backoffMs must be a number ≥ 0, got ${describe(backoffMs)}`)
+    throw invalid(`retry.backoffMs must be a number ≥ 0, got ${describeValue(backoffMs)}`)
   const maxBackoffMs = retry?.maxBackoffMs ?? 5_000
   if (typeof maxBackoffMs !== 'number' || !(maxBackoffMs >= 0) || !Number.isFinite(maxBackoffMs))
-    throw invalid(`retry.maxBackoffMs must be a number ≥ 0, got ${describe(maxBackoffMs)}`)
+    throw invalid(`retry.maxBackoffMs must be a number ≥ 0, got ${describeValue(maxBackoffMs)}`)
   const jitter = retry?.jitter ?? true
   if (typeof jitter !== 'boolean')
-    throw invalid(`retry.jitter must be true or false, got ${describe(jitter)}`)
+    throw invalid(`retry.jitter must be true or false, got ${describeValue(jitter)}`)
   const watermarks = optionalObject('watermarks', options.watermarks)
   const high = watermarks?.high ?? 0.8
   const low = watermarks?.low ?? 0.3
   if (typeof high !== 'number' || typeof low !== 'number' || !(low >= 0 && low < high && high <= 1))
     throw invalid(
-      `watermarks need 0 ≤ low < high ≤ 1, got low ${describe(low)}, high ${describe(high)}`,
+      `watermarks need 0 ≤ low < high ≤ 1, got low ${describeValue(low)}, high ${describeValue(high)}`,
     )
   const startTimeoutMs = options.startTimeoutMs ?? 30_000
   if (typeof startTimeoutMs !== 'number' || !(startTimeoutMs > 0) || startTimeoutMs > 2 ** 31 - 1)
     throw invalid(
-      `startTimeoutMs must be a number of milliseconds > 0 (at most 2^31-1), got ${describe(startTimeoutMs)}`,
+      `startTimeoutMs must be a number of milliseconds > 0 (at most 2^31-1), got ${describeValue(startTimeoutMs)}`,
     )
   const threads = resolveThreads(options.threads)
   return {

@@ -13,7 +13,7 @@ import { type QueueOptions, type ResolvedOptions, resolveOptions } from './optio
 import type { Pending } from './pending.js'
 import { LatencySampler, type QueueStats } from './stats.js'
 import { type Phase, Supervisor } from './supervisor.js'
-import { watch } from './watcher.js'
+import { type WatchHost, watch } from './watcher.js'
 
 export interface RunOptions {
   /** With ordering 'key': messages with the same key are handled in push order. */
@@ -83,7 +83,6 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   /** Resolves when stop() is first called: cancels a start, ends consume() loops. */
   private readonly stopRequested: Promise<void>
   private requestStop!: () => void
-  private stopWasRequested = false
   private readonly outcomes: LaneOutcomes
   private idleWaiters: (() => void)[] = []
 
@@ -91,10 +90,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     super()
     this.options = resolveOptions(options)
     this.stopRequested = new Promise((resolve) => {
-      this.requestStop = () => {
-        this.stopWasRequested = true
-        resolve()
-      }
+      this.requestStop = resolve
     })
     this.backpressure = new Backpressure(
       this.options.high,
@@ -146,7 +142,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     const o = this.options
     try {
       this.codec = await loadCodec(o.codec)
-      if (this.stopWasRequested) throw this.stoppedError()
+      if (this.stopping) throw this.stoppedError()
       this.lanes = Array.from({ length: o.threads }, (_, i) => this.makeLane(i))
       this.admission = new Admission(
         this.codec,
@@ -237,16 +233,19 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     }
   }
 
+  /** One host for every watcher loop: a lane goes busy often, and needs no new closures. */
+  private readonly watchHost: WatchHost = {
+    progressed: () => {
+      const admission = this.admission!
+      if (admission.waitingCount > 0) admission.flush()
+      if (this.backpressure.underPressure) this.backpressure.check(admission.waitingCount)
+      this.checkIdle()
+    },
+    failed: (err) => this.events.error(err),
+  }
+
   private watch(lane: Lane): void {
-    watch(lane, {
-      progressed: () => {
-        const admission = this.admission!
-        if (admission.waitingCount > 0) admission.flush()
-        if (this.backpressure.underPressure) this.backpressure.check(admission.waitingCount)
-        this.checkIdle()
-      },
-      failed: (err) => this.events.error(err),
-    })
+    watch(lane, this.watchHost)
   }
 
   private restarted(lane: Lane): void {
