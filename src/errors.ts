@@ -30,11 +30,32 @@ export type ConveyorErrorCode =
 
 export class ConveyorError extends Error {
   readonly code: ConveyorErrorCode
+  /**
+   * Set when pushMany() rejects after some of its messages entered the queue: the first
+   * `accepted` messages are in it (they settle as usual), the rest are not.
+   */
+  accepted?: number
 
   constructor(code: ConveyorErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'ConveyorError'
     this.code = code
+  }
+}
+
+/**
+ * What push(), pushMany() and run() reject with when their `signal` fires, and what a
+ * message skipped for its signal is nacked with: Node's own convention (`name`
+ * 'AbortError', `code` 'ABORT_ERR', the signal's reason as `cause`).
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR'
+  /** As on ConveyorError: how many of a pushMany()'s messages entered the queue. */
+  accepted?: number
+
+  constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AbortError'
   }
 }
 

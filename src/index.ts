@@ -1,5 +1,5 @@
 export type { BuiltinCodecName, CodecSpec, CustomCodec } from './codec/index.js'
-export { ConveyorError, type ConveyorErrorCode, isConveyorError } from './errors.js'
+export { AbortError, ConveyorError, type ConveyorErrorCode, isConveyorError } from './errors.js'
 export * from './queue/index.js'
 export {
   type ProduceOptions,

@@ -12,6 +12,18 @@ export interface HandlerContext {
   readonly threadId: number
   /** Attempt number of the current message (1 on first delivery). */
   attempt: number
+  /**
+   * Aborts when the current message's caller aborts it (the `signal` of its push() or
+   * run()), or when stop() times out waiting for this handler. Pass it to async work
+   * (`fetch(url, { signal: ctx.signal })`). Outside handle() it never aborts.
+   */
+  readonly signal: AbortSignal
+  /**
+   * The same as `signal.aborted`, read from shared memory: it turns true even while a
+   * CPU-bound handler never yields, so a long loop can poll it and return early. (An
+   * AbortSignal only changes state when the worker's event loop runs.)
+   */
+  readonly aborted: boolean
 }
 
 export interface HandlerDefinition<In = unknown, Out = unknown> {

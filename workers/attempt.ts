@@ -2,9 +2,11 @@ import type { Codec } from '../src/codec/index.js'
 import { Completion } from '../src/lane/completion.js'
 import { serializeError } from '../src/lane/error-wire.js'
 import { type RetryPolicy, Stat, Tag } from '../src/lane/protocol.js'
-import type { HandlerContext, HandlerDefinition } from '../src/worker.js'
+import { type RingReader, RingState } from '../src/ring/index.js'
+import type { HandlerDefinition } from '../src/worker.js'
 import { customDelay, retryDelay } from './backoff.js'
 import type { CompletionWriter } from './completion-writer.js'
+import type { LaneContext } from './context.js'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -18,31 +20,53 @@ export interface RecordRef {
   start: number
 }
 
+/** What handling one record came to, for the lane loop. */
+export const Handled = {
+  /** Finished; nothing written on the completion ring. */
+  QUIETLY: 0,
+  /**
+   * Finished, and completions were written: the loop releases at once, so the record's
+   * settlement follows its completions promptly.
+   */
+  WITH_COMPLETION: 1,
+  /**
+   * Not finished: stop() aborted the lane while this record's handler ran, and it threw.
+   * The record is not marked done, so stop() hands it back unprocessed.
+   */
+  ABANDONED: 2,
+} as const
+export type Handled = (typeof Handled)[keyof typeof Handled]
+
 /**
  * Runs records through the user's handler: decode, call, retry in place with exponential
  * backoff (so per-lane order, and per-key order, hold through retries), and report what RELEASE
- * cannot say (results, failures) through the completion writer.
+ * cannot say (results, failures, aborts) through the completion writer.
  *
- * `handle()` returns true when it wrote a completion (the loop then releases at once, so the
- * record's settlement follows its completions promptly), false when it wrote none. The common
- * case, a sync handler that returns for a push, stays synchronous: no promise per message.
+ * A record flagged ABORTED is skipped; an attempt that throws once it is flagged ends it as
+ * aborted (no retry, no dead letter). The common case, a sync handler that returns for a
+ * push, stays synchronous: no promise per message.
  */
 export class Attempts {
   private readonly call: HandlerDefinition['handle']
+  /** The request ring as words: record tags. */
+  private readonly words: Int32Array
 
   constructor(
     private readonly ring: Buffer,
     private readonly codec: Codec,
     private readonly definition: HandlerDefinition,
-    private readonly context: HandlerContext,
+    private readonly context: LaneContext,
     private readonly completions: CompletionWriter,
     private readonly stats: Float64Array,
     private readonly retry: RetryPolicy,
+    private readonly reader: RingReader,
   ) {
     this.call = definition.handle.bind(definition)
+    this.words = new Int32Array(ring.buffer, ring.byteOffset, ring.byteLength >> 2)
   }
 
-  handle(record: RecordRef): boolean | Promise<boolean> {
+  handle(record: RecordRef): Handled | Promise<Handled> {
+    if (record.tag & Tag.ABORTED) return this.aborted(record)
     let message: unknown
     try {
       message = this.codec.fromWire(this.ring, record.offset, record.length)
@@ -61,18 +85,24 @@ export class Attempts {
   }
 
   /** Decoding is deterministic: no retry; the raw payload goes back to be dead-lettered. */
-  private async undecodable(err: unknown, record: RecordRef): Promise<boolean> {
+  private async undecodable(err: unknown, record: RecordRef): Promise<Handled> {
     const error = serializeError(err, 'DECODE_FAILED')
     error.message = `codec '${this.codec.name}' could not decode the message: ${error.message}`
     await this.completions.fail(Completion.GAVE_UP, record.start, 1, error, this.payload(record))
-    return true
+    return Handled.WITH_COMPLETION
+  }
+
+  /** Skipped, or given up, for its signal. */
+  private async aborted(record: RecordRef): Promise<Handled> {
+    await this.completions.aborted(record.start, this.context.attempt, this.payload(record))
+    return Handled.WITH_COMPLETION
   }
 
   private async awaitResult(
     pending: PromiseLike<unknown>,
     attempt: number,
     record: RecordRef,
-  ): Promise<boolean> {
+  ): Promise<Handled> {
     let result: unknown
     try {
       result = await pending
@@ -87,16 +117,22 @@ export class Attempts {
     result: unknown,
     attempt: number,
     record: RecordRef,
-  ): boolean | Promise<boolean> {
+  ): Handled | Promise<Handled> {
     this.stats[Stat.HANDLED]++
-    if ((record.tag & Tag.WANTS_RESULT) === 0) return false
-    return this.completions.answer(record.start, attempt, result).then(() => true)
+    if ((record.tag & Tag.WANTS_RESULT) === 0) return Handled.QUIETLY
+    return this.completions.answer(record.start, attempt, result).then(withCompletion)
   }
 
   /** Reports the failed attempt, then tries again after a backoff, until attempts run out. */
-  private async retryFailed(err: unknown, attempt: number, record: RecordRef): Promise<boolean> {
+  private async retryFailed(err: unknown, attempt: number, record: RecordRef): Promise<Handled> {
     const { context } = this
     for (;;) {
+      // It threw once its signal fired: most likely because of it. Not a failure to retry.
+      if (context.aborted) {
+        return this.reader.state === RingState.CLOSED && !this.flagged(record)
+          ? Handled.ABANDONED
+          : this.aborted(record)
+      }
       this.stats[Stat.FAILED]++
       const last = attempt >= this.retry.attempts
       await this.completions.fail(
@@ -106,7 +142,7 @@ export class Attempts {
         serializeError(err),
         this.payload(record),
       )
-      if (last) return true
+      if (last) return Handled.WITH_COMPLETION
       let delayMs: number
       try {
         delayMs = this.definition.backoff
@@ -121,7 +157,7 @@ export class Attempts {
           serializeError(bug),
           this.payload(record),
         )
-        return true
+        return Handled.WITH_COMPLETION
       }
       if (delayMs > 0) await sleep(delayMs)
       context.attempt = ++attempt
@@ -136,14 +172,22 @@ export class Attempts {
         continue
       }
       await this.succeeded(result, attempt, record)
-      // This record published failures: true, so its settlement follows them at once.
-      return true
+      // This record published failures: its settlement follows them at once.
+      return Handled.WITH_COMPLETION
     }
+  }
+
+  private flagged(record: RecordRef): boolean {
+    return (Atomics.load(this.words, (record.offset >> 2) - 1) & Tag.ABORTED) !== 0
   }
 
   private payload(record: RecordRef): Uint8Array {
     return this.ring.subarray(record.offset, record.offset + record.length)
   }
+}
+
+function withCompletion(): Handled {
+  return Handled.WITH_COMPLETION
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

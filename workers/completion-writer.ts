@@ -68,6 +68,11 @@ export class CompletionWriter {
     return this.write(kind, start, attempt, error, payload)
   }
 
+  /** The record was skipped, or its handler gave up, because its signal fired. */
+  aborted(start: number, attempt: number, payload: Uint8Array): Promise<void> {
+    return this.write(Completion.ABORTED, start, attempt, undefined, payload)
+  }
+
   /** Writes one completion and publishes it; waits while the ring is full. */
   private async write(
     kind: CompletionKind,

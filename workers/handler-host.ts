@@ -1,6 +1,7 @@
 import { threadId } from 'node:worker_threads'
 import { type SerializedError, serializeError } from '../src/lane/error-wire.js'
-import type { HandlerContext, HandlerDefinition, HandlerModule } from '../src/worker.js'
+import type { HandlerDefinition, HandlerModule } from '../src/worker.js'
+import { LaneContext } from './context.js'
 
 /**
  * Loads the user's handler module once per worker and runs its setup once, whatever number of
@@ -16,7 +17,7 @@ export class SetupFailed extends Error {}
 
 export interface LoadedHandler {
   definition: HandlerDefinition
-  context: HandlerContext
+  context: LaneContext
 }
 
 const loaded = new Map<string, LoadedHandler>()
@@ -27,7 +28,7 @@ export async function loadHandler(href: string, lane: number): Promise<LoadedHan
     handler = await load(href, lane)
     loaded.set(href, handler)
   }
-  ;(handler.context as { lane: number }).lane = lane
+  handler.context.lane = lane
   return handler
 }
 
@@ -56,7 +57,7 @@ async function load(href: string, lane: number): Promise<LoadedHandler> {
       `handler module ${href} must export default defineHandler({ handle(msg, ctx) { … } }) or a default function; its default export is ${exported === undefined ? 'missing' : typeof exported}`,
     )
   }
-  const context: HandlerContext = { lane, threadId, attempt: 1 }
+  const context = new LaneContext(lane, threadId)
   try {
     await definition.setup?.(context)
   } catch (err) {

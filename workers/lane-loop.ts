@@ -1,6 +1,7 @@
 import { Stat, Tag } from '../src/lane/protocol.js'
 import { type RingReader, RingState } from '../src/ring/index.js'
-import type { Attempts, RecordRef } from './attempt.js'
+import type { AbortWatch } from './abort-watch.js'
+import { type Attempts, Handled, type RecordRef } from './attempt.js'
 import { waitForRecords, yieldToEventLoop } from './idle.js'
 
 /** Records per RELEASE at most: each release may wake the main thread's watcher. */
@@ -23,6 +24,7 @@ export async function runLaneLoop(
   reader: RingReader,
   attempts: Attempts,
   stats: Float64Array,
+  watch: AbortWatch,
 ): Promise<LoopEnd> {
   // Release often enough that a small ring never waits for a whole batch: about one
   // release per 4 KiB of ring, at most one per RELEASE_EVERY_MAX records.
@@ -45,12 +47,19 @@ export async function runLaneLoop(
       record.tag = reader.tag
       record.start = reader.start
       stats[Stat.HANDLING] = 1
-      let wroteCompletion = attempts.handle(record)
-      if (wroteCompletion !== true && wroteCompletion !== false)
-        wroteCompletion = await wroteCompletion
+      watch.begin(record.offset)
+      let handled = attempts.handle(record)
+      if (typeof handled !== 'number') handled = await handled
+      watch.end()
+      if (handled === Handled.ABANDONED) {
+        // stop() aborted the lane mid-record: leave it undone, and unreleased (release()
+        // would pass it), so stop() hands it back. The main thread adopts DONE as RELEASE.
+        stats[Stat.HANDLING] = 0
+        return 'aborted'
+      }
       reader.markDone(reader.cursor)
       stats[Stat.HANDLING] = 0
-      if (wroteCompletion || ++sinceRelease >= releaseEvery) {
+      if (handled === Handled.WITH_COMPLETION || ++sinceRelease >= releaseEvery) {
         reader.release()
         sinceRelease = 0
         answeredRun ||= (record.tag & Tag.WANTS_RESULT) !== 0

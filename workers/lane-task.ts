@@ -3,10 +3,11 @@ import { type Codec, loadCodec } from '../src/codec/index.js'
 import { exposeControl } from '../src/lane/control.js'
 import type { LaneExit, LaneInit } from '../src/lane/protocol.js'
 import { RingReader } from '../src/ring/index.js'
+import { AbortWatch } from './abort-watch.js'
 import { Attempts } from './attempt.js'
 import { CompletionWriter } from './completion-writer.js'
 import { type LoadedHandler, loadHandler, SetupFailed, teardownAll } from './handler-host.js'
-import { runLaneLoop } from './lane-loop.js'
+import { type LoopEnd, runLaneLoop } from './lane-loop.js'
 
 interface Task extends LaneInit {
   control: MessagePort
@@ -45,8 +46,24 @@ export default async function laneTask(task: Task): Promise<LaneExit> {
     const ring = Buffer.from(task.requests)
     const stats = new Float64Array(task.stats)
     const completions = new CompletionWriter(task.completions, reader)
-    const attempts = new Attempts(ring, codec, definition, context, completions, stats, task.retry)
-    const end = await runLaneLoop(reader, attempts, stats)
+    const attempts = new Attempts(
+      ring,
+      codec,
+      definition,
+      context,
+      completions,
+      stats,
+      task.retry,
+      reader,
+    )
+    const watch = new AbortWatch(new Int32Array(task.requests), new Int32Array(task.stats), reader)
+    context.watch = watch
+    let end: LoopEnd
+    try {
+      end = await runLaneLoop(reader, attempts, stats, watch)
+    } finally {
+      context.watch = undefined
+    }
     if (end === 'aborted') return { kind: 'aborted' }
     const teardownError = await teardownAll()
     return teardownError ? { kind: 'drained', teardownError } : { kind: 'drained' }

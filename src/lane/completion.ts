@@ -6,7 +6,7 @@
  *   body:     [start cursor u32][attempt u32][error bytes u32][error JSON][rest]
  *
  * `start` is the request record's cursor (its header), `rest` the v8-serialized result
- * (RESULT) or the raw request payload (FAILED, GAVE_UP), so a dead letter needs no copy kept
+ * (RESULT) or the raw request payload (FAILED, GAVE_UP, ABORTED), so a dead letter needs no copy kept
  * on the main side. The completion ring is twice the request ring, so a failure always fits:
  * the largest payload (capacity/2 - 8) plus the prefix leaves at least capacity/2 bytes for the
  * error text, which `errorText` cuts to fit.
@@ -21,6 +21,11 @@ export const Completion = {
   FAILED: 2,
   /** The last attempt threw: a pushed message is dead-lettered, a run() rejects. */
   GAVE_UP: 3,
+  /**
+   * The record's ABORTED flag was set (its caller's signal fired): the handler was skipped,
+   * or its attempt threw once the flag was up. No retry, no dead letter. rest: the payload.
+   */
+  ABORTED: 4,
 } as const
 export type CompletionKind = (typeof Completion)[keyof typeof Completion]
 

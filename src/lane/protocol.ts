@@ -8,11 +8,17 @@ import type { SerializedError } from './error-wire.js'
  *    awaits the result (run()) and how many workers already died on it.
  *  - completion ring (worker → main): only what RELEASE cannot say (completion.ts).
  *  - stats block: counters the worker keeps with plain stores; the main thread only samples,
- *    except READY and HANDLING, which it resets once the worker is dead.
+ *    except READY and HANDLING, which it resets once the worker is dead, and the abort bell.
  */
 export const Tag = {
   /** A caller awaits this record's result: answer on the completion ring. */
   WANTS_RESULT: 1,
+  /**
+   * The caller's signal fired. Set by the main thread (Atomics.or) at any time before
+   * RELEASE passes the record — never after, when its memory may hold another record. The
+   * worker skips a flagged record, or aborts `ctx.signal` of the attempt that runs it.
+   */
+  ABORTED: 2,
   /** Workers that died while handling this record, kept in bits 8..15 by the main thread. */
   DEATHS_SHIFT: 8,
   DEATHS_MASK: 0xff00,
@@ -35,8 +41,17 @@ export const Stat = {
   READY: 3,
   /** 1 from reading a record until it is marked done: a crash then blames that record. */
   HANDLING: 4,
+  /** The abort bell's 8 bytes, used as Int32 (ABORT_BELL): never read as a Float64. */
+  ABORT_BELL: 5,
 } as const
 export const STAT_SLOTS = 8
+
+/**
+ * Int32 index, in the stats block, of the abort bell: the main thread adds 1 and notifies
+ * after it sets a record's ABORTED flag or aborts the ring; a worker whose running handler
+ * watches `ctx.signal` waits on it (Atomics.waitAsync), then looks at that record's flag.
+ */
+export const ABORT_BELL = Stat.ABORT_BELL * 2
 
 /** Everything a lane task needs, structured-clone safe. */
 export interface LaneInit {

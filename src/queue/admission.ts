@@ -1,11 +1,10 @@
 import type { Codec } from '../codec/index.js'
-import { ConveyorError, describeValue } from '../errors.js'
+import { ConveyorError } from '../errors.js'
+import { checkKey, type Key } from './call-options.js'
 import { Dispatcher } from './dispatcher.js'
 import type { Lane } from './lane.js'
 import type { Pending } from './pending.js'
 import { EventLoopTurns } from './turns.js'
-
-export type Key = string | number
 
 /** What admission needs from the queue around it. */
 export interface AdmissionHost {
@@ -17,14 +16,26 @@ export interface AdmissionHost {
   waitingGrew(): void
 }
 
+/** A push() or pushMany() waiting for room: its messages, encoded, written in order. */
 interface Waiting {
-  wire: string | Uint8Array
+  wires: (string | Uint8Array)[]
+  /** The first message not written yet. */
+  next: number
   tag: number
-  key: Key | undefined
-  pending: Pending | undefined
+  /** Per message; undefined when no message has a key. */
+  keys: (Key | undefined)[] | undefined
+  /** Per message; undefined when none has anything to settle. */
+  pendings: (Pending | undefined)[] | undefined
+  /** A pushMany(): its rejection says how many messages entered the queue. */
+  batch: boolean
+  /** Names the call for withdraw() (its signal fired). */
+  token: object | undefined
   resolve: () => void
-  reject: (error: Error) => void
+  reject: (error: Error & { accepted?: number }) => void
 }
+
+/** A pushMany()'s keys: one for every message, or one per message from a function. */
+export type BatchKeys = Key | ((message: unknown, index: number) => Key | undefined) | undefined
 
 const RESOLVED = Promise.resolve()
 
@@ -35,7 +46,9 @@ const RESOLVED = Promise.resolve()
  * The rule this file keeps: a push that rejects left nothing behind. Every check that can
  * refuse a message (the queue's state, the codec, the size, the waiting list's bound) runs
  * before the message is written or listed; once listed, it leaves the list only by being
- * written (resolve) or by the queue stopping (reject, never written).
+ * written (resolve) or by the queue stopping or its signal firing (reject, never written).
+ * A pushMany() is checked whole before its first message is written; if it is refused later
+ * (stop, signal) while part of it waits, its error's `accepted` says how many went in.
  */
 export class Admission {
   private dispatcher: Dispatcher
@@ -79,7 +92,8 @@ export class Admission {
 
   /**
    * Resolves once the message is in a lane. `fromProducer`: a push (not a run()), which may
-   * be asked to give the event loop a turn (see turns.ts).
+   * be asked to give the event loop a turn (see turns.ts). `token` names the call for
+   * withdraw().
    */
   enqueue(
     message: unknown,
@@ -87,19 +101,14 @@ export class Admission {
     key: Key | undefined,
     pending: Pending | undefined,
     fromProducer: boolean,
+    token?: object,
   ): Promise<void> {
     if (!this.open) return Promise.reject(this.host.refusal())
     let wire: string | Uint8Array
     try {
       wire = this.codec.toWire(message)
     } catch (err) {
-      return Promise.reject(
-        new ConveyorError(
-          'ENCODE_FAILED',
-          `codec '${this.codec.name}' could not encode the message: ${(err as Error).message}`,
-          { cause: err },
-        ),
-      )
+      return Promise.reject(this.encodeFailed(err, ''))
     }
     if (this.waiting.length === 0 && !this.held) {
       // The hot path, kept flat (V8 inlines the lane's write here): the picked lane, or for
@@ -119,30 +128,119 @@ export class Admission {
       }
     } else if (this.tooLarge(wire)) {
       // Found now, not when a watcher tries to write it later.
-      return Promise.reject(
-        new ConveyorError(
-          'MESSAGE_TOO_LARGE',
-          `a message of ${byteLength(wire)} bytes cannot fit a lane (at most ${this.maxPayload} bytes per message): raise laneBytes or send smaller messages`,
-        ),
-      )
+      return Promise.reject(this.tooLargeError(wire, ''))
     }
-    if (this.waiting.length >= this.maxWaiting) {
-      return Promise.reject(
-        new ConveyorError(
-          'QUEUE_FULL',
-          `${this.waiting.length} pushes already wait for room (maxWaiting): await push() before pushing more, or raise maxWaiting`,
-        ),
-      )
-    }
-    let resolve!: () => void
-    let reject!: (error: Error) => void
-    const listed = new Promise<void>((res, rej) => {
-      resolve = res
-      reject = rej
+    if (this.waiting.length >= this.maxWaiting) return Promise.reject(this.full())
+    return this.list({
+      wires: [wire],
+      next: 0,
+      tag,
+      keys: key === undefined ? undefined : [key],
+      pendings: pending === undefined ? undefined : [pending],
+      batch: false,
+      token,
+      resolve: noop,
+      reject: noop,
     })
-    this.waiting.push({ wire, tag, key, pending, resolve, reject })
+  }
+
+  /**
+   * Resolves once every message is in a lane: one encode loop, then one write loop (lanes
+   * publish in batches). Nothing is written unless every message encodes, fits and has a
+   * valid key. `pendingAt(i)`: what to settle for message i, if anything.
+   */
+  enqueueMany(
+    messages: readonly unknown[],
+    keys: BatchKeys,
+    pendingAt: ((index: number) => Pending) | undefined,
+    token: object | undefined,
+  ): Promise<void> {
+    if (!this.open) return Promise.reject(this.host.refusal())
+    if (this.waiting.length >= this.maxWaiting && this.waiting.length > 0) {
+      return Promise.reject(this.full())
+    }
+    const n = messages.length
+    const w: Waiting = {
+      wires: new Array(n),
+      next: 0,
+      tag: 0,
+      keys: undefined,
+      pendings: undefined,
+      batch: true,
+      token,
+      resolve: noop,
+      reject: noop,
+    }
+    try {
+      for (let i = 0; i < n; i++) {
+        let wire: string | Uint8Array
+        try {
+          wire = this.codec.toWire(messages[i])
+        } catch (err) {
+          throw this.encodeFailed(err, ` at index ${i}`)
+        }
+        if (this.tooLarge(wire)) throw this.tooLargeError(wire, ` at index ${i}`)
+        w.wires[i] = wire
+      }
+      if (typeof keys === 'function') {
+        w.keys = new Array(n)
+        for (let i = 0; i < n; i++) {
+          const key = keys(messages[i], i)
+          checkKey(key, `pushMany(): the key of message ${i}`)
+          w.keys[i] = key
+        }
+      } else if (keys !== undefined) {
+        w.keys = new Array(n).fill(keys)
+      }
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (pendingAt) {
+      w.pendings = new Array(n)
+      for (let i = 0; i < n; i++) w.pendings[i] = pendingAt(i)
+    }
+    if (this.waiting.length === 0 && !this.held) {
+      try {
+        if (this.writeFrom(w)) return this.turns.due() ?? RESOLVED
+      } catch (err) {
+        return Promise.reject(withAccepted(err as Error, w))
+      }
+      if (this.maxWaiting === 0) return Promise.reject(withAccepted(this.full(), w))
+    }
+    return this.list(w)
+  }
+
+  private list(w: Waiting): Promise<void> {
+    const listed = new Promise<void>((resolve, reject) => {
+      w.resolve = resolve
+      w.reject = reject
+    })
+    this.waiting.push(w)
     this.host.waitingGrew()
     return listed
+  }
+
+  /** Writes `w`'s messages from `w.next` while lanes have room; true once all are in. */
+  private writeFrom(w: Waiting): boolean {
+    const { wires, keys, pendings, tag } = w
+    const unkeyed = !this.byKey || keys === undefined
+    for (let i = w.next; i < wires.length; i++) {
+      const key = keys?.[i]
+      const pending = pendings?.[i]
+      let lane = this.dispatcher.pick(key)
+      if (
+        !lane.write(wires[i], tag, pending) &&
+        !(
+          (unkeyed || key === undefined) &&
+          (lane = this.dispatcher.repick()).write(wires[i], tag, pending)
+        )
+      ) {
+        return false
+      }
+      w.next = i + 1
+      this.host.accepted(lane)
+    }
+    return true
   }
 
   /** Moves waiting pushes into lanes, in order, while there is room. */
@@ -154,11 +252,8 @@ export class Admission {
       const { waiting } = this
       while (waiting.length > 0 && !this.held && this.open) {
         const w = waiting[0]
-        const lane =
-          this.byKey && w.key !== undefined ? this.dispatcher.pick(w.key) : this.dispatcher.repick()
-        if (!lane.write(w.wire, w.tag, w.pending)) return
+        if (!this.writeFrom(w)) return
         waiting.shift()
-        this.host.accepted(lane)
         w.resolve()
       }
     } finally {
@@ -166,9 +261,46 @@ export class Admission {
     }
   }
 
-  /** Refuses every waiting push (the queue is stopping); none of them was written. */
-  rejectWaiting(error: Error): void {
-    for (const w of this.waiting.splice(0)) w.reject(error)
+  /** Refuses every waiting push (the queue is stopping); what waits was never written. */
+  rejectWaiting(error: () => Error): void {
+    for (const w of this.waiting.splice(0)) w.reject(withAccepted(error(), w))
+  }
+
+  /**
+   * Takes the call named `token` off the waiting list, if it waits, and rejects it with
+   * `error`. Returns how many of its messages were written (all of them when it does not
+   * wait: it was written already, or refused).
+   */
+  withdraw(token: object, error: Error): number | undefined {
+    const at = this.waiting.findIndex((w) => w.token === token)
+    if (at < 0) return undefined
+    const [w] = this.waiting.splice(at, 1)
+    w.reject(withAccepted(error, w))
+    // The next waiting push may fit now.
+    if (at === 0) queueMicrotask(() => this.flush())
+    return w.next
+  }
+
+  private full(): ConveyorError {
+    return new ConveyorError(
+      'QUEUE_FULL',
+      `${this.waiting.length} pushes already wait for room (maxWaiting): await push() before pushing more, or raise maxWaiting`,
+    )
+  }
+
+  private encodeFailed(err: unknown, where: string): ConveyorError {
+    return new ConveyorError(
+      'ENCODE_FAILED',
+      `codec '${this.codec.name}' could not encode the message${where}: ${(err as Error).message}`,
+      { cause: err },
+    )
+  }
+
+  private tooLargeError(wire: string | Uint8Array, where: string): ConveyorError {
+    return new ConveyorError(
+      'MESSAGE_TOO_LARGE',
+      `a message of ${byteLength(wire)} bytes${where} cannot fit a lane (at most ${this.maxPayload} bytes per message): raise laneBytes or send smaller messages`,
+    )
   }
 
   private tooLarge(wire: string | Uint8Array): boolean {
@@ -177,59 +309,14 @@ export class Admission {
   }
 }
 
+function noop(): void {}
+
+/** A batch's rejection says how many of its messages entered the queue. */
+function withAccepted<E extends Error & { accepted?: number }>(error: E, w: Waiting): E {
+  if (w.batch) error.accepted = w.next
+  return error
+}
+
 function byteLength(wire: string | Uint8Array): number {
   return typeof wire === 'string' ? Buffer.byteLength(wire) : wire.byteLength
-}
-
-/**
- * What push() remembers for a message, from its options, validated: a push from plain
- * JavaScript may pass anything, and a bad callback found later would fail far from its cause.
- */
-export function pendingOfPush(options: unknown): Pending | undefined {
-  if (options === undefined) return undefined
-  if (options === null || typeof options !== 'object') {
-    throw new ConveyorError(
-      'INVALID_OPTION',
-      `push(message, options): options must be an object { key?, ack?, nack? }, got ${describeValue(options)}`,
-    )
-  }
-  const { ack, nack, key } = options as { ack?: unknown; nack?: unknown; key?: unknown }
-  checkKey(key, 'push')
-  if (ack !== undefined && typeof ack !== 'function') {
-    throw new ConveyorError(
-      'INVALID_OPTION',
-      `push(): ack must be a function, got ${describeValue(ack)}`,
-    )
-  }
-  if (nack !== undefined && typeof nack !== 'function') {
-    throw new ConveyorError(
-      'INVALID_OPTION',
-      `push(): nack must be a function, got ${describeValue(nack)}`,
-    )
-  }
-  if (nack === undefined) return ack as (() => void) | undefined
-  return { kind: 'push', ack: ack as (() => void) | undefined, nack: nack as (e: Error) => void }
-}
-
-/** The key of run()'s or push()'s options, validated. */
-export function keyOf(options: unknown, call: 'push' | 'run'): Key | undefined {
-  if (options === undefined) return undefined
-  if (options === null || typeof options !== 'object') {
-    throw new ConveyorError(
-      'INVALID_OPTION',
-      `${call}(message, options): options must be an object, got ${describeValue(options)}`,
-    )
-  }
-  const { key } = options as { key?: unknown }
-  checkKey(key, call)
-  return key as Key | undefined
-}
-
-function checkKey(key: unknown, call: string): void {
-  if (key === undefined || typeof key === 'string') return
-  if (typeof key === 'number' && Number.isFinite(key)) return
-  throw new ConveyorError(
-    'INVALID_OPTION',
-    `${call}(): key must be a string or a finite number, got ${describeValue(key)}`,
-  )
 }

@@ -65,10 +65,10 @@ export class EventFence {
     return this.emitter.listenerCount(name) > 0
   }
 
-  /** Calls a user callback (an ack, a nack) with one argument. */
-  call<A>(fn: (arg: A) => void, arg: A): void {
+  /** Calls a user callback (an ack, a nack). */
+  call<A extends unknown[]>(fn: (...args: A) => void, ...args: A): void {
     try {
-      fn(arg)
+      fn(...args)
     } catch (err) {
       this.error(asError(err))
     }

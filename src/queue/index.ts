@@ -5,7 +5,7 @@ export type { ConsumeOptions, ConsumeResult, Envelope } from './consume.js'
 export type { DeadLetter, PauseInfo, QueueEvents } from './events.js'
 export { type HandlerIn, type HandlerOut, type HandlerRef, handlerUrl } from './handler-ref.js'
 export type { QueueOptions, Threads } from './options.js'
-export type { PushOptions, RunOptions, StopReport } from './queue.js'
+export type { PushManyOptions, PushOptions, RunOptions, StopReport } from './queue.js'
 export { Queue } from './queue.js'
 export type { LaneStats, LatencyStats, QueueStats } from './stats.js'
 

@@ -3,7 +3,7 @@ import type { Codec } from '../codec/index.js'
 import { ConveyorError } from '../errors.js'
 import { Completion, readCompletion } from '../lane/completion.js'
 import { deserializeError, isOwnError } from '../lane/error-wire.js'
-import { deathsOf, STAT_SLOTS, Stat, Tag, withDeaths } from '../lane/protocol.js'
+import { ABORT_BELL, deathsOf, STAT_SLOTS, Stat, Tag, withDeaths } from '../lane/protocol.js'
 import {
   adoptRelease,
   createRingBuffer,
@@ -16,18 +16,23 @@ import {
   setTag,
 } from '../ring/index.js'
 import { AckFifo } from './ack-fifo.js'
-import { isRun, nackOf, type Pending } from './pending.js'
+import {
+  type AbortTarget,
+  type Pending,
+  type Settlements,
+  settleAborted,
+  settleDone,
+  settleGaveUp,
+  settleResult,
+  settleUnprocessed,
+  type Tracked,
+} from './pending.js'
 
 /** What a lane reports to its queue as the worker finishes messages. */
-export interface LaneOutcomes {
+export interface LaneOutcomes extends Settlements {
   completed(count: number): void
   latency(ms: number): void
-  /** Calls a user's ack (fenced by the queue). */
-  ack(fn: () => void): void
   failed(error: Error, message: unknown, attempt: number): void
-  deadLettered(error: Error, message: unknown, nack: ((error: Error) => void) | undefined): void
-  /** A run() caller got the handler's error (or the worker's death). */
-  rejected(): void
 }
 
 /** Records per publish at most, when the producer does not yield sooner. */
@@ -44,7 +49,7 @@ const SAMPLE_EVERY = 16
  * Settlement order: completions are applied before RELEASE (the worker publishes them first),
  * so a record's outcome is known before its ack FIFO entry is settled as done.
  */
-export class Lane {
+export class Lane implements AbortTarget {
   /** Request ring (main → worker). */
   readonly requests: SharedArrayBuffer
   /** Completion ring (worker → main), twice as large: a failure carries the whole payload. */
@@ -55,6 +60,9 @@ export class Lane {
   /** A watcher loop is applying this lane's progress (owned by watcher.ts). */
   watching = false
   private readonly completionReader: RingReader
+  /** The request ring as words (record tags) and the stats block's abort bell. */
+  private readonly requestWords: Int32Array
+  private readonly bell: Int32Array
   /** Views over the two rings' whole buffers, for encoding and decoding in place. */
   private readonly requestBytes: Buffer
   private readonly completionBytes: Buffer
@@ -80,6 +88,8 @@ export class Lane {
     this.completionReader = new RingReader(this.completions)
     this.requestBytes = Buffer.from(this.requests)
     this.completionBytes = Buffer.from(this.completions)
+    this.requestWords = new Int32Array(this.requests)
+    this.bell = new Int32Array(this.stats)
     this.fifo = new AckFifo(capacity / HEADER_BYTES)
   }
 
@@ -106,21 +116,27 @@ export class Lane {
       if (this.fifo.full) return this.full()
     }
     let length: number
+    let at: number
     if (typeof wire === 'string') {
       // Worst case 3 UTF-8 bytes per UTF-16 unit: reserve that, encode in place, commit the
       // actual length. Only a string too big for the worst case pays for counting bytes.
       let room = wire.length * 3
       if (room > writer.maxPayload) room = Buffer.byteLength(wire)
-      const at = writer.reserve(room)
+      at = writer.reserve(room)
       if (at < 0) return this.full()
       length = this.requestBytes.write(wire, at, room, 'utf8')
     } else {
-      const at = writer.reserve(wire.byteLength)
+      at = writer.reserve(wire.byteLength)
       if (at < 0) return this.full()
       this.requestBytes.set(wire, at)
       length = wire.byteLength
     }
     writer.commit(length, tag)
+    if (typeof pending === 'object' && pending.tracked) {
+      pending.lane = this
+      pending.tagIndex = (at >> 2) - 1
+      pending.end = writer.cursor
+    }
     this.fifo.push(
       writer.cursor,
       pending,
@@ -170,18 +186,26 @@ export class Lane {
       const born = fifo.headBorn
       if (born !== 0) outcomes.latency(performance.now() - born)
       const p = fifo.shift()
-      if (p !== undefined) {
-        if (typeof p === 'function') outcomes.ack(p)
-        else if (p.kind === 'push') {
-          if (p.ack) outcomes.ack(p.ack)
-        } else {
-          // Cannot happen: a result-awaiting record always gets a completion first.
-          p.reject(new ConveyorError('WORKER_DIED', 'the message was finished without a result'))
-        }
-      }
+      if (p !== undefined) settleDone(p, outcomes)
       settled++
     }
     if (settled > 0) outcomes.completed(settled)
+  }
+
+  /**
+   * The caller's signal fired for a record written here: flag it for the worker (skip it, or
+   * abort `ctx.signal` while it runs). Only before RELEASE passes it: after that its memory
+   * may already hold another record, and the message is finished anyway.
+   */
+  flagAborted(p: Tracked): void {
+    if (((p.end - this.writer.released) | 0) <= 0) return
+    Atomics.or(this.requestWords, p.tagIndex, Tag.ABORTED)
+    this.ringAbortBell()
+  }
+
+  private ringAbortBell(): void {
+    Atomics.add(this.bell, ABORT_BELL, 1)
+    Atomics.notify(this.bell, ABORT_BELL)
   }
 
   /** Applies the worker's progress: completion records first, then RELEASE. */
@@ -197,13 +221,16 @@ export class Lane {
       this.settleUpTo(c.start)
       if (kind === Completion.RESULT) {
         const p = this.fifo.shift()
-        const value = deserialize(out.subarray(c.restOffset, c.restOffset + c.restLength))
-        if (isRun(p)) p.resolve(value)
+        settleResult(p, deserialize(out.subarray(c.restOffset, c.restOffset + c.restLength)))
         this.outcomes.completed(1)
         continue
       }
-      const error = deserializeError(c.errorText)
       const message = this.decodeCopy(out, c.restOffset, c.restLength)
+      if (kind === Completion.ABORTED) {
+        settleAborted(this.fifo.shift(), message, this.outcomes)
+        continue
+      }
+      const error = deserializeError(c.errorText)
       if (kind === Completion.FAILED) {
         this.outcomes.failed(error, message, c.attempt)
         continue
@@ -219,11 +246,7 @@ export class Lane {
 
   /** Settles the oldest record as given up: a run() rejects, a push is dead-lettered. */
   private giveUp(error: Error, message: unknown): void {
-    const p = this.fifo.shift()
-    if (isRun(p)) {
-      p.reject(error)
-      this.outcomes.rejected()
-    } else this.outcomes.deadLettered(error, message, nackOf(p))
+    settleGaveUp(this.fifo.shift(), error, message, this.outcomes)
   }
 
   /**
@@ -264,9 +287,13 @@ export class Lane {
     this.settleUpTo(done)
   }
 
-  /** Stops the worker after the record it is handling (stop() past its timeout). */
+  /**
+   * Stops the worker after the record it is handling (stop() past its timeout); a handler
+   * watching `ctx.signal` sees it abort.
+   */
   abort(): void {
     this.writer.abort()
+    this.ringAbortBell()
   }
 
   /**
@@ -278,12 +305,7 @@ export class Lane {
     const messages: unknown[] = []
     for (const record of recordsFrom(this.requests, doneCursor(this.requests))) {
       messages.push(this.decodeCopy(this.requestBytes, record.offset, record.length))
-      const p = this.fifo.shift()
-      if (isRun(p)) {
-        p.reject(
-          new ConveyorError('QUEUE_STOPPED', 'the queue stopped before this message was handled'),
-        )
-      }
+      settleUnprocessed(this.fifo.shift())
     }
     adoptRelease(this.requests, this.writer.cursor)
     return messages

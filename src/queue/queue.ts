@@ -4,13 +4,15 @@ import { ConveyorError } from '../errors.js'
 import { Tag } from '../lane/protocol.js'
 import { LanePool } from '../pool/lane-pool.js'
 import { maxPayloadBytes } from '../ring/index.js'
-import { Admission, keyOf, pendingOfPush } from './admission.js'
+import { Aborts, abortError, batchPending } from './abort.js'
+import { Admission } from './admission.js'
 import { Backpressure } from './backpressure.js'
+import { batchCall, type PushCall, pushCall, type RunCall, runCall } from './call-options.js'
 import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from './consume.js'
 import { EventFence, type QueueEvents } from './events.js'
 import { Lane, type LaneOutcomes } from './lane.js'
 import { type QueueOptions, type ResolvedOptions, resolveOptions } from './options.js'
-import type { Pending } from './pending.js'
+import { type RunPending, UNTRACKED } from './pending.js'
 import { LatencySampler, type QueueStats } from './stats.js'
 import { type Phase, Supervisor } from './supervisor.js'
 import { type WatchHost, watch } from './watcher.js'
@@ -18,23 +20,58 @@ import { type WatchHost, watch } from './watcher.js'
 export interface RunOptions {
   /** With ordering 'key': messages with the same key are handled in push order. */
   key?: string | number
+  /**
+   * Aborts the call: run() rejects at once with an AbortError; a message not started yet is
+   * skipped, a running one sees `ctx.signal` abort in its worker.
+   */
+  signal?: AbortSignal
 }
 
-export interface PushOptions {
+export interface PushOptions<In = unknown> {
   /** With ordering 'key': messages with the same key are handled in push order. */
   key?: string | number
   /** Called once the handler has finished with the message. */
   ack?: () => void
-  /** Called if the message is dead-lettered. */
-  nack?: (error: Error) => void
+  /**
+   * Called if the message is dead-lettered (with the handler's last error), or skipped
+   * because its signal fired (with an AbortError).
+   */
+  nack?: (error: Error, message: In) => void
+  /**
+   * Aborts the message: push() rejects with an AbortError if the message still waits for
+   * room (it never entered the queue); once in a lane, it is skipped if not started yet, or
+   * its handler sees `ctx.signal` abort; it then settles as aborted (nack, counted).
+   */
+  signal?: AbortSignal
+}
+
+export interface PushManyOptions<In = unknown> {
+  /**
+   * With ordering 'key': one key for every message, or each message's key (`undefined`:
+   * none). A function is called once per message, in order, before anything is written.
+   */
+  key?: string | number | ((message: In, index: number) => string | number | undefined)
+  /** Called once per message the handler finished with, with its index in `messages`. */
+  ack?: (index: number) => void
+  /** Called per message dead-lettered or skipped for the signal, with its index. */
+  nack?: (error: Error, index: number, message: In) => void
+  /** Aborts the whole batch, as push()'s signal does each message. */
+  signal?: AbortSignal
 }
 
 export interface StopReport<In = unknown> {
+  /** Messages accepted into lanes (push, pushMany, run). */
   pushed: number
+  /** Handled: the handler returned (or resolved). */
   completed: number
+  /** Handler attempts that threw (a retried message may count more than once). */
   failed: number
+  /** Pushed messages given up on after their last attempt. */
   deadLettered: number
+  /** run() calls rejected with the handler's error or a worker's death. */
   rejected: number
+  /** Messages skipped (or given up) because their signal fired. */
+  aborted: number
   /**
    * Messages accepted but never handled, decoded (raw bytes if the codec cannot decode them),
    * lane by lane in lane order: nack or persist them.
@@ -68,13 +105,21 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private pool: LanePool | undefined
   private supervisor: Supervisor | undefined
   private admission: Admission | undefined
+  private aborts: Aborts | undefined
   private readonly backpressure: Backpressure
   /** Pushes are held while a resize with key ordering waits for lanes to empty. */
   private holds = 0
   private resizing: Promise<void> = Promise.resolve()
   private pressureClock = 0
   private readonly latency = new LatencySampler()
-  private readonly counts = { pushed: 0, completed: 0, failed: 0, deadLettered: 0, rejected: 0 }
+  private readonly counts = {
+    pushed: 0,
+    completed: 0,
+    failed: 0,
+    deadLettered: 0,
+    rejected: 0,
+    aborted: 0,
+  }
   private startedAt = 0
   private recent = { at: 0, completed: 0, rate: 0 }
   private timer: NodeJS.Timeout | undefined
@@ -104,18 +149,20 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         counts.completed += n
       },
       latency: (ms) => this.latency.add(ms),
-      ack: (fn) => events.call(fn, undefined),
+      call: (fn, ...args) => events.call(fn, ...args),
       failed: (error, message, attempt) => {
         counts.failed++
         if (events.heard('failed')) events.emit('failed', error, message, attempt)
       },
-      deadLettered: (error, message, nack) => {
+      deadLettered: (error, message) => {
         counts.deadLettered++
-        if (nack) events.call(nack, error)
         events.emit('dead-letter', { message, error })
       },
       rejected: () => {
         counts.rejected++
+      },
+      aborted: () => {
+        counts.aborted++
       },
     }
   }
@@ -156,6 +203,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         },
         this.lanes,
       )
+      this.aborts = new Aborts(this.admission)
       // pause() may come before start(): pushes then wait from the first one.
       this.updateHeld()
       this.pool = new LanePool({ ...o, onError: (err) => this.events.error(err) })
@@ -195,32 +243,79 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
    * when lanes are full or the queue is paused). Rejects with INVALID_OPTION, ENCODE_FAILED,
    * MESSAGE_TOO_LARGE, QUEUE_FULL, QUEUE_STOPPED or QUEUE_NOT_STARTED; nothing is enqueued then.
    */
-  push(message: In, options?: PushOptions): Promise<void> {
-    let pending: Pending | undefined
-    let key: string | number | undefined
+  push(message: In, options?: PushOptions<In>): Promise<void> {
+    let call: PushCall
     try {
-      pending = pendingOfPush(options)
-      key = options?.key
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    if (!this.admission) return Promise.reject(this.notRunning())
-    return this.admission.enqueue(message, 0, key, pending, true)
-  }
-
-  /** Handles one message and resolves with the handler's return value (or its error). */
-  run(message: In, options?: RunOptions): Promise<Out> {
-    let key: string | number | undefined
-    try {
-      key = keyOf(options, 'run')
+      call = pushCall(options)
     } catch (err) {
       return Promise.reject(err)
     }
     const admission = this.admission
     if (!admission) return Promise.reject(this.notRunning())
+    if (call.signal === undefined)
+      return admission.enqueue(message, 0, call.key, call.pending, true)
+    const { pending, signal } = call
+    if (signal.aborted) return Promise.reject(abortError(signal))
+    this.aborts!.attach(signal, pending)
+    return admission.enqueue(message, 0, call.key, pending, true, pending).catch((err) => {
+      pending.detach?.()
+      throw err
+    })
+  }
+
+  /**
+   * Accepts many messages in one call: one encode loop, one write loop, one promise. Each
+   * message settles as a push() would (ack/nack get its index). Nothing is written unless
+   * every message encodes and fits; if the queue stops (or the signal fires) while part of
+   * the batch waits for room, the rejection's `accepted` says how many went in.
+   */
+  pushMany(messages: readonly In[], options?: PushManyOptions<In>): Promise<void> {
+    let call: ReturnType<typeof batchCall>
+    try {
+      call = batchCall(messages, options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const admission = this.admission
+    if (!admission) return Promise.reject(this.notRunning())
+    const { signal, callbacks, keys } = call
+    if (signal === undefined) {
+      const pendingAt = callbacks && ((index: number) => batchPending(callbacks, index))
+      return admission.enqueueMany(messages, keys, pendingAt, undefined)
+    }
+    if (signal.aborted) return Promise.reject(abortError(signal))
+    const batch = this.aborts!.batch(signal, callbacks ?? NO_CALLBACKS)
+    return admission.enqueueMany(messages, keys, batch.pendingAt, batch).catch(batch.refused)
+  }
+
+  /**
+   * Handles one message and resolves with the handler's return value (or its error). With
+   * a `signal`, rejects with an AbortError as soon as it fires.
+   */
+  run(message: In, options?: RunOptions): Promise<Out> {
+    let call: RunCall
+    try {
+      call = runCall(options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const admission = this.admission
+    if (!admission) return Promise.reject(this.notRunning())
+    const { key, signal } = call
+    if (signal?.aborted) return Promise.reject(abortError(signal))
     return new Promise<Out>((resolve, reject) => {
-      const pending: Pending = { kind: 'run', resolve: resolve as (v: unknown) => void, reject }
-      admission.enqueue(message, Tag.WANTS_RESULT, key, pending, false).catch(reject)
+      const pending: RunPending = {
+        kind: 'run',
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        ...UNTRACKED,
+        tracked: signal !== undefined,
+      }
+      if (signal) this.aborts!.attach(signal, pending)
+      admission.enqueue(message, Tag.WANTS_RESULT, key, pending, false, pending).catch((err) => {
+        pending.detach?.()
+        reject(err)
+      })
     })
   }
 
@@ -425,7 +520,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     this.state = 'stopping'
     this.admission!.setOpen(false)
     const supervisor = this.supervisor!
-    this.admission!.rejectWaiting(this.notRunning())
+    this.admission!.rejectWaiting(() => this.notRunning())
     supervisor.closeAll()
     let drained = await settlesWithin(supervisor.allFinished(), timeoutMs)
     if (!drained) {
@@ -536,6 +631,8 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         )
   }
 }
+
+const NO_CALLBACKS = { ack: undefined, nack: undefined }
 
 function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -52,6 +52,8 @@ export interface QueueStats {
   deadLettered: number
   /** run() calls that rejected with the handler's error. */
   rejected: number
+  /** Messages skipped (or given up) because their signal fired. */
+  aborted: number
   inFlight: number
   /** push() calls waiting for room. */
   waiting: number

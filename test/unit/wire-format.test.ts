@@ -32,7 +32,7 @@ function roundTrip(
 
 describe('completion records', () => {
   it('numbers the kinds as the ring tags expect', () => {
-    expect(Completion).toEqual({ RESULT: 1, FAILED: 2, GAVE_UP: 3 })
+    expect(Completion).toEqual({ RESULT: 1, FAILED: 2, GAVE_UP: 3, ABORTED: 4 })
     expect(COMPLETION_PREFIX).toBe(12)
   })
 

@@ -153,7 +153,13 @@ async function runInline(options: DemoOptions, seconds: number): Promise<Measure
   const mod = (await import(options.handler)) as { default: HandlerDefinition | HandlerFunction }
   const definition: HandlerDefinition =
     typeof mod.default === 'function' ? { handle: mod.default } : mod.default
-  const context = { lane: -1, threadId: 0, attempt: 1 }
+  const context = {
+    lane: -1,
+    threadId: 0,
+    attempt: 1,
+    signal: new AbortController().signal,
+    aborted: false,
+  }
   await definition.setup?.(context)
   const latencies: number[] = []
   const started = performance.now()

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { ConveyorError } from '../../src/errors.js'
-import { keyOf, pendingOfPush } from '../../src/queue/admission.js'
+import { batchCall, pushCall, runCall } from '../../src/queue/call-options.js'
+
+const pendingOfPush = (options: unknown) => pushCall(options).pending
+const keyOf = (options: unknown, call: 'push' | 'run') =>
+  call === 'push' ? pushCall(options).key : runCall(options).key
 
 /** Asserts an INVALID_OPTION ConveyorError whose message contains every one of `words`. */
 function expectInvalid(fn: () => unknown, ...words: string[]) {
@@ -35,7 +39,7 @@ const badKeys: [string, unknown][] = [
   ['a symbol', Symbol('k')],
 ]
 
-describe('pendingOfPush', () => {
+describe('push() options', () => {
   it('remembers nothing without options', () => {
     expect(pendingOfPush(undefined)).toBeUndefined()
     expect(pendingOfPush({})).toBeUndefined()
@@ -51,7 +55,7 @@ describe('pendingOfPush', () => {
   it('wraps a nack, with or without an ack', () => {
     const ack = () => {}
     const nack = () => {}
-    expect(pendingOfPush({ ack, nack })).toEqual({ kind: 'push', ack, nack })
+    expect(pendingOfPush({ ack, nack })).toMatchObject({ kind: 'push', ack, nack, tracked: false })
     const onlyNack = pendingOfPush({ nack }) as { kind: string; ack: unknown; nack: unknown }
     expect(onlyNack.kind).toBe('push')
     expect(onlyNack.ack).toBeUndefined()
@@ -85,7 +89,7 @@ describe('pendingOfPush', () => {
   })
 })
 
-describe('keyOf', () => {
+describe('keys of push() and run()', () => {
   it('returns no key without options or key', () => {
     expect(keyOf(undefined, 'push')).toBeUndefined()
     expect(keyOf({}, 'run')).toBeUndefined()
@@ -107,5 +111,56 @@ describe('keyOf', () => {
   it.each(badKeys)('refuses %s as key, naming the call', (_, key) => {
     expectInvalid(() => keyOf({ key }, 'run'), 'run(', 'key')
     expectInvalid(() => keyOf({ key }, 'push'), 'push(', 'key')
+  })
+})
+
+describe('signals', () => {
+  it('tracks a push with a signal, even without callbacks', () => {
+    const signal = new AbortController().signal
+    const call = pushCall({ signal })
+    expect(call.signal).toBe(signal)
+    expect(call.pending).toMatchObject({ kind: 'push', tracked: true, lane: undefined })
+    expect(runCall({ signal }).signal).toBe(signal)
+  })
+
+  it.each<[string, unknown]>([
+    ['an object', {}],
+    ['a string', 'signal'],
+    ['null', null],
+    ['an AbortController', new AbortController()],
+  ])('refuses %s as signal, naming the call', (_, signal) => {
+    expectInvalid(() => pushCall({ signal }), 'push()', 'AbortSignal')
+    expectInvalid(() => runCall({ signal }), 'run()', 'AbortSignal')
+    expectInvalid(() => batchCall([], { signal }), 'pushMany()', 'AbortSignal')
+  })
+})
+
+describe('pushMany() options', () => {
+  it('takes a key, a key function, callbacks', () => {
+    const key = (m: unknown) => String(m)
+    const ack = () => {}
+    expect(batchCall([], undefined)).toEqual({
+      keys: undefined,
+      callbacks: undefined,
+      signal: undefined,
+    })
+    expect(batchCall([1], { key }).keys).toBe(key)
+    expect(batchCall([1], { key: 'k' }).keys).toBe('k')
+    expect(batchCall([1], { ack }).callbacks).toEqual({ ack, nack: undefined })
+  })
+
+  it.each(notObjects)('refuses %s as messages', (_, messages) => {
+    expectInvalid(() => batchCall(messages, undefined), 'pushMany(', 'array')
+  })
+
+  it.each(notObjects.filter(([name]) => name !== 'a function'))(
+    'refuses %s as options',
+    (_, options) => {
+      expectInvalid(() => batchCall([], options), 'pushMany(', 'options')
+    },
+  )
+
+  it.each(badKeys)('refuses %s as key', (_, key) => {
+    expectInvalid(() => batchCall([], { key }), 'pushMany()', 'key')
   })
 })

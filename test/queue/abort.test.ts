@@ -1,0 +1,269 @@
+import { getEventListeners } from 'node:events'
+import { describe, expect, it } from 'vitest'
+import { AbortError, type Queue } from '../../dist/src/index.js'
+import { fixture, makeQueue, rejection, stopQueuesAfterEach, waitFor } from './helpers.js'
+
+stopQueuesAfterEach()
+
+type Mode = 'quick' | 'block' | 'signal' | 'poll' | 'ignore'
+interface Msg {
+  id: number
+  mode: Mode
+}
+
+const IDS = 64
+
+function shared() {
+  return {
+    started: new Int32Array(new SharedArrayBuffer(IDS * 4)),
+    finished: new Int32Array(new SharedArrayBuffer(IDS * 4)),
+    gate: new Int32Array(new SharedArrayBuffer(4)),
+  }
+}
+
+async function startQueue(options: { threads?: number; attempts?: number } = {}) {
+  const s = shared()
+  const queue = makeQueue({
+    handler: fixture('abortable.mjs'),
+    threads: options.threads ?? 1,
+    retry: { attempts: options.attempts ?? 3, backoffMs: 1 },
+    workerData: { started: s.started.buffer, finished: s.finished.buffer, gate: s.gate.buffer },
+  }) as Queue<Msg, unknown>
+  const failed: number[] = []
+  const deadLetters: unknown[] = []
+  queue.on('failed', (_e, m) => failed.push((m as Msg).id))
+  queue.on('dead-letter', (d) => deadLetters.push(d))
+  await queue.start()
+  const openGate = () => {
+    Atomics.store(s.gate, 0, 1)
+    Atomics.notify(s.gate, 0)
+  }
+  const started = (id: number) => Atomics.load(s.started, id) === 1
+  const finished = (id: number) => Atomics.load(s.finished, id)
+  return { queue, openGate, started, finished, failed, deadLetters }
+}
+
+function nacks() {
+  const seen: { error: Error; message: unknown }[] = []
+  return { seen, nack: (error: Error, message: unknown) => seen.push({ error, message }) }
+}
+
+describe('AbortSignal', () => {
+  it('refuses a signal that is not an AbortSignal', async () => {
+    const { queue } = await startQueue()
+    for (const call of [
+      () => queue.push({ id: 0, mode: 'quick' }, { signal: {} as AbortSignal }),
+      () => queue.run({ id: 0, mode: 'quick' }, { signal: 'x' as unknown as AbortSignal }),
+      () => queue.pushMany([], { signal: 1 as unknown as AbortSignal }),
+    ]) {
+      expect(await rejection(call())).toMatchObject({ code: 'INVALID_OPTION' })
+    }
+    expect(queue.stats().pushed).toBe(0)
+  })
+
+  it('rejects at once, with nothing enqueued, when the signal already fired', async () => {
+    const { queue, started } = await startQueue()
+    const signal = AbortSignal.abort(new Error('caller gone'))
+    const errors = [
+      await rejection(queue.push({ id: 1, mode: 'quick' }, { signal })),
+      await rejection(queue.run({ id: 2, mode: 'quick' }, { signal })),
+      await rejection(queue.pushMany([{ id: 3, mode: 'quick' }], { signal })),
+    ]
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(AbortError)
+      expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' })
+      expect((error.cause as Error).message).toBe('caller gone')
+    }
+    await queue.onIdle()
+    expect(queue.stats()).toMatchObject({ pushed: 0, completed: 0, aborted: 0 })
+    expect([1, 2, 3].some(started)).toBe(false)
+  })
+
+  it('skips messages not started yet: nacked with an AbortError, counted, never handled', async () => {
+    const { queue, openGate, started, failed, deadLetters } = await startQueue()
+    const acks: number[] = []
+    const { seen, nack } = nacks()
+    const controller = new AbortController()
+    await queue.push({ id: 0, mode: 'block' }, { ack: () => acks.push(0) })
+    for (let id = 1; id <= 5; id++) {
+      await queue.push(
+        { id, mode: 'quick' },
+        { signal: controller.signal, ack: () => acks.push(id), nack },
+      )
+    }
+    await queue.push({ id: 6, mode: 'quick' }, { ack: () => acks.push(6) })
+    await waitFor(() => started(0), 'the blocking message to start')
+    controller.abort()
+    openGate()
+    await queue.onIdle()
+    expect(acks).toEqual([0, 6])
+    expect(seen.map((s) => (s.message as Msg).id)).toEqual([1, 2, 3, 4, 5])
+    for (const s of seen) expect(s.error).toBeInstanceOf(AbortError)
+    expect([1, 2, 3, 4, 5].some(started)).toBe(false)
+    expect(failed).toEqual([])
+    expect(deadLetters).toEqual([])
+    expect(queue.stats()).toMatchObject({ pushed: 7, completed: 2, aborted: 5, deadLettered: 0 })
+  })
+
+  it('aborts ctx.signal of a running async handler; its throw is not retried', async () => {
+    const { queue, started, finished, failed } = await startQueue({ attempts: 5 })
+    const { seen, nack } = nacks()
+    const controller = new AbortController()
+    await queue.push({ id: 7, mode: 'signal' }, { signal: controller.signal, nack })
+    await waitFor(() => started(7), 'the handler to start')
+    controller.abort()
+    await queue.onIdle()
+    expect(finished(7)).toBe(2)
+    expect(seen).toHaveLength(1)
+    expect(seen[0].error).toBeInstanceOf(AbortError)
+    expect(failed).toEqual([])
+    expect(queue.stats()).toMatchObject({ pushed: 1, completed: 0, aborted: 1, failed: 0 })
+  })
+
+  it('run() rejects at once; a CPU-bound handler sees ctx.aborted and returns early', async () => {
+    const { queue, started, finished } = await startQueue()
+    const controller = new AbortController()
+    const running = queue.run({ id: 8, mode: 'poll' }, { signal: controller.signal })
+    await waitFor(() => started(8), 'the handler to start')
+    controller.abort()
+    expect(await rejection(running)).toBeInstanceOf(AbortError)
+    await queue.onIdle()
+    // The handler returned (it chose to stop early): the message completed, nothing aborted.
+    expect(finished(8)).toBe(1)
+    expect(queue.stats()).toMatchObject({ pushed: 1, completed: 1, aborted: 0, rejected: 0 })
+  })
+
+  it('a handler that ignores the signal completes: ack, not nack', async () => {
+    const { queue, openGate, started } = await startQueue()
+    const controller = new AbortController()
+    const outcome: string[] = []
+    await queue.push(
+      { id: 9, mode: 'ignore' },
+      {
+        signal: controller.signal,
+        ack: () => outcome.push('ack'),
+        nack: () => outcome.push('nack'),
+      },
+    )
+    await waitFor(() => started(9), 'the handler to start')
+    controller.abort()
+    openGate()
+    await queue.onIdle()
+    expect(outcome).toEqual(['ack'])
+    expect(queue.stats()).toMatchObject({ completed: 1, aborted: 0 })
+  })
+
+  it('withdraws a call still waiting for room: it rejects and never enters the queue', async () => {
+    const { queue, started } = await startQueue()
+    queue.pause()
+    const controller = new AbortController()
+    const order: number[] = []
+    const waiting = [
+      queue.push({ id: 10, mode: 'quick' }, { ack: () => order.push(10) }),
+      queue.push({ id: 11, mode: 'quick' }, { signal: controller.signal }),
+      queue.run({ id: 12, mode: 'quick' }, { signal: controller.signal }),
+      queue.pushMany(
+        [
+          { id: 13, mode: 'quick' },
+          { id: 14, mode: 'quick' },
+        ],
+        { signal: controller.signal },
+      ),
+      queue.push({ id: 15, mode: 'quick' }, { ack: () => order.push(15) }),
+    ]
+    controller.abort()
+    queue.resume()
+    const settled = await Promise.allSettled(waiting)
+    expect(settled.map((s) => s.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'rejected',
+      'fulfilled',
+    ])
+    expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({
+      name: 'AbortError',
+      accepted: 0,
+    })
+    await queue.onIdle()
+    expect(order).toEqual([10, 15])
+    expect([11, 12, 13, 14].some(started)).toBe(false)
+    expect(queue.stats()).toMatchObject({ pushed: 2, completed: 2, aborted: 0 })
+  })
+
+  it("pushMany's signal skips the batch's messages not started yet, each nacked by index", async () => {
+    const { queue, openGate, started } = await startQueue()
+    await queue.push({ id: 0, mode: 'block' })
+    const controller = new AbortController()
+    const acked: number[] = []
+    const nacked: number[] = []
+    await queue.pushMany(
+      Array.from({ length: 10 }, (_, i) => ({ id: 20 + i, mode: 'quick' as const })),
+      {
+        signal: controller.signal,
+        ack: (i) => acked.push(i),
+        nack: (error, i, message) => {
+          expect(error).toBeInstanceOf(AbortError)
+          expect(message).toEqual({ id: 20 + i, mode: 'quick' })
+          nacked.push(i)
+        },
+      },
+    )
+    await waitFor(() => started(0), 'the blocking message to start')
+    controller.abort()
+    openGate()
+    await queue.onIdle()
+    expect(acked).toEqual([])
+    expect(nacked).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(queue.stats()).toMatchObject({ pushed: 11, completed: 1, aborted: 10 })
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+  })
+
+  it('leaves no listener on a long-lived signal once its messages settle', async () => {
+    const { queue } = await startQueue({ threads: 2 })
+    const controller = new AbortController()
+    const { signal } = controller
+    for (let id = 0; id < 500; id++) await queue.push({ id: id % IDS, mode: 'quick' }, { signal })
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, id) =>
+        queue.run({ id: id % IDS, mode: 'quick' }, { signal }),
+      ),
+    )
+    expect(results).toHaveLength(100)
+    await queue.pushMany(
+      Array.from({ length: 300 }, (_, id) => ({ id: id % IDS, mode: 'quick' as const })),
+      { signal },
+    )
+    // Refused calls leave none behind either.
+    await rejection(
+      queue.pushMany([{ id: 0, mode: 'quick' }, { id: 1 } as Msg], {
+        signal,
+        key: () => Number.NaN,
+      }),
+    )
+    await rejection(queue.push({ id: 0, mode: 'quick' }, { signal, key: Number.NaN }))
+    await queue.onIdle()
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+    expect(queue.stats()).toMatchObject({ pushed: 900, completed: 900, aborted: 0 })
+  })
+
+  it('stop() past its timeout aborts ctx.signal; an aborted handler hands its message back', async () => {
+    const { queue, started, finished } = await startQueue()
+    await queue.push({ id: 30, mode: 'signal' })
+    await waitFor(() => started(30), 'the handler to start')
+    const report = await queue.stop({ timeoutMs: 50 })
+    // It threw once aborted: not finished, so handed back rather than counted as anything.
+    expect(finished(30)).toBe(2)
+    expect(report.unprocessed).toEqual([{ id: 30, mode: 'signal' }])
+    expect(report).toMatchObject({ pushed: 1, completed: 0, aborted: 0, failed: 0, drained: false })
+  })
+
+  it('stop() past its timeout: a CPU-bound handler polling ctx.aborted returns, and completes', async () => {
+    const { queue, started, finished } = await startQueue()
+    await queue.push({ id: 31, mode: 'poll' })
+    await waitFor(() => started(31), 'the handler to start')
+    const report = await queue.stop({ timeoutMs: 50 })
+    expect(finished(31)).toBe(1)
+    expect(report).toMatchObject({ pushed: 1, completed: 1, unprocessed: [] })
+  })
+})
