@@ -2,6 +2,7 @@ import type { BenchContext, Case, Sampling, Suite } from '../harness.js'
 import {
   BATCH,
   conveyorPushCase,
+  conveyorPushManyCase,
   conveyorRunLatencyCase,
   inlineCase,
   NOOP_HANDLER,
@@ -19,7 +20,8 @@ import { conveyorRing, ringTransportSizes } from './ring-transport.js'
 /**
  * Issue 3's acceptance numbers, side by side in one run:
  *  1. noop handler end to end (push → ack, codec 'string', 256-byte strings, 1 thread) next to
- *     the raw ring transport of the ring-transport suite, re-run here: target ≥ 75% of it.
+ *     the raw ring transport of the ring-transport suite, re-run here: target ≥ 75% of it;
+ *     and the same through pushMany() in batches of 256: target ≥ 90% of it (issue 8).
  *  2. a ~20 µs CPU-bound handler at threads 1 … availableParallelism() (thinned past 8; --quick:
  *     1, 2 and all cores), against the same work
  *     inline on the main thread and Piscina run() per message / batched with as many threads:
@@ -31,6 +33,7 @@ const POOL = 64
 /** The raw ring case's ring size; conveyor's noop lane gets the same. */
 const RING_BYTES = 256 * 1024
 const COST_US = 20
+const PUSH_MANY_BATCH = 256
 
 const NOOP = 'push-ack noop'
 const RAW = `${NOOP} raw ring`
@@ -77,6 +80,23 @@ export const queueSuite: Suite = {
         noop,
         { handler: NOOP_HANDLER, threads: 1, laneBytes: RING_BYTES },
         targetMs,
+      ),
+      conveyorPushManyCase(
+        {
+          name: `${NOOP} conveyor pushMany ${PUSH_MANY_BATCH}`,
+          group: NOOP,
+          params: {
+            impl: `conveyor pushMany ${PUSH_MANY_BATCH}`,
+            threads: 1,
+            costUs: 0,
+            bytes: MESSAGE_BYTES,
+          },
+          targets: [{ label: 'pushMany→ack ≥ 90% of the raw ring', peer: RAW, atLeast: 0.9 }],
+        },
+        noop,
+        { handler: NOOP_HANDLER, threads: 1, laneBytes: RING_BYTES },
+        targetMs,
+        PUSH_MANY_BATCH,
       ),
       {
         ...conveyorRing(messages, ringTransportSizes(quick).fast),

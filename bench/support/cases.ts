@@ -332,6 +332,60 @@ export function conveyorPushCase(
   }
 }
 
+/**
+ * conveyor push → ack through pushMany(): `batch` messages per call, one ack per message. The
+ * batch is built once from the pool (a producer holding a batch of records is the use case).
+ */
+export function conveyorPushManyCase(
+  meta: CaseMeta,
+  w: Workload,
+  options: Omit<ConveyorOptions, 'env'>,
+  targetMs: number,
+  batch: number,
+): Case {
+  let queue: Queue | undefined
+  const acks = new AckCounter()
+  const pushOptions = { ack: acks.ack }
+  const size = new SampleSize(targetMs)
+  const { messages } = w
+  const mask = messages.length - 1
+  const messagesOfBatch = Array.from({ length: batch }, (_, i) => messages[i & mask])
+  return {
+    ...meta,
+    conveyor: true,
+    async setup() {
+      queue = await startQueue({ ...options, env: envOf(w) }, (e) => acks.fail(e))
+    },
+    async run() {
+      const q = queue!
+      // Whole batches only: the sample size rounds up.
+      const calls = Math.max(1, Math.ceil(size.next / batch))
+      const n = calls * batch
+      const t0 = performance.now()
+      const target = acks.expect(n)
+      let i = 0
+      const disarm = watchdog(
+        q,
+        () => i + acks.acked,
+        (e) => acks.fail(e),
+      )
+      try {
+        for (; i < calls; i++) await q.pushMany(messagesOfBatch, pushOptions)
+        await acks.reached(target)
+      } catch (err) {
+        throw acks.failed ?? err
+      } finally {
+        disarm()
+      }
+      size.observe(n, performance.now() - t0)
+      return n
+    },
+    async teardown() {
+      await stopQueue(queue)
+    },
+  }
+}
+
 /** conveyor round trip when idle: `await queue.run(message)`, one after the other, 1 thread. */
 export function conveyorRunLatencyCase(meta: CaseMeta, message: string, ops: number): Case {
   let queue: Queue | undefined
