@@ -1,7 +1,8 @@
 /**
  * `conveyor/worker` for CommonJS handler modules: `const { defineHandler } = require(…)`.
- * Workers run with require(esm) off (see pool/lane-pool.ts), so a CommonJS handler needs a
- * CommonJS form; the types are the ESM module's, defineHandler is the same identity.
+ * A CommonJS form, so that a CommonJS handler never reaches the ES module through require(esm)
+ * (missing before Node 20.19, off under --no-experimental-require-module); the types are
+ * the ESM module's, defineHandler is the same identity.
  */
 import type { HandlerDefinition } from './worker.js'
 

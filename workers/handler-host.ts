@@ -1,5 +1,6 @@
 import { threadId } from 'node:worker_threads'
 import { type SerializedError, serializeError } from '../src/lane/error-wire.js'
+import { importUserModule } from '../src/user-module.js'
 import type { HandlerDefinition, HandlerModule } from '../src/worker.js'
 import { LaneContext } from './context.js'
 
@@ -35,7 +36,7 @@ export async function loadHandler(href: string, lane: number): Promise<LoadedHan
 async function load(href: string, lane: number): Promise<LoadedHandler> {
   let mod: { default?: HandlerModule }
   try {
-    mod = (await import(href)) as { default?: HandlerModule }
+    mod = (await importUserModule(href)) as { default?: HandlerModule }
   } catch (err) {
     throw new HandlerInvalid(`handler module ${href} could not be imported: ${describe(err)}`)
   }

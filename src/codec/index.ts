@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url'
 import { ConveyorError } from '../errors.js'
+import { importUserModule } from '../user-module.js'
 import { BUILTIN_CODECS, builtinCodec } from './builtin.js'
 import type { BuiltinCodecName, Codec, CodecSpec, CustomCodec } from './types.js'
 
@@ -35,7 +36,7 @@ export async function loadCodec(spec: WireCodecSpec): Promise<Codec> {
   if (typeof spec === 'string') return builtinCodec(spec as BuiltinCodecName)
   let mod: { default?: Partial<CustomCodec> }
   try {
-    mod = (await import(spec.module)) as { default?: Partial<CustomCodec> }
+    mod = (await importUserModule(spec.module)) as { default?: Partial<CustomCodec> }
   } catch (err) {
     throw new ConveyorError(
       'INVALID_OPTION',

@@ -1,8 +1,10 @@
 import { MessageChannel, type ResourceLimits } from 'node:worker_threads'
 import type { Remote } from 'comlink'
 import { Piscina } from 'piscina'
+import { ConveyorError } from '../errors.js'
 import { type LaneControl, wrapControl } from '../lane/control.js'
 import type { LaneExit, LaneInit } from '../lane/protocol.js'
+import { workerExecArgv } from './worker-exec-argv.js'
 
 export interface LanePoolOptions {
   threads: number
@@ -23,7 +25,8 @@ export interface LaneTask {
   kill(): void
 }
 
-const LANE_TASK = new URL('../../workers/lane-task.js', import.meta.url).href
+// A CommonJS entry that import()s the lane task: see workers/lane-entry.cts for why.
+const LANE_ENTRY = new URL('../../workers/lane-entry.cjs', import.meta.url).href
 
 /**
  * Hosts lane tasks on Piscina: one long-running task per worker, each owning one lane. When a
@@ -34,20 +37,7 @@ export class LanePool {
   private readonly piscina: Piscina
 
   constructor(options: LanePoolOptions) {
-    this.piscina = new Piscina({
-      filename: LANE_TASK,
-      minThreads: options.threads,
-      maxThreads: options.maxThreads,
-      concurrentTasksPerWorker: 1,
-      // A worker left without a lane (after a resize down) goes away after this.
-      idleTimeout: 5_000,
-      // Lane tasks never return to Piscina's idle wait while they run; don't block in it.
-      atomics: 'disabled',
-      resourceLimits: options.resourceLimits,
-      env: options.env,
-      execArgv: workerExecArgv(options.execArgv),
-      workerData: options.workerData,
-    })
+    this.piscina = createPiscina(options)
     // Piscina emits 'error' for a worker that dies while it runs no task (a stray timer
     // throwing after its lane drained). Unheard, that would throw in the main thread.
     this.piscina.on('error', (err: Error) => options.onError?.(err))
@@ -72,16 +62,29 @@ export class LanePool {
   }
 }
 
-/**
- * Piscina loads a task file with require() first and falls back to import(). On Node 20.19+
- * require() of an ES module works, and under load that path has aborted the whole process
- * (a V8 fatal error, "IsGraphAsync must be used on an instantiated module", seen here in
- * test runs). Workers therefore run with require(esm) off: require() of the lane task fails
- * at once and cleanly, and Piscina imports it.
- */
-function workerExecArgv(execArgv: string[] | undefined): string[] {
-  const args = [...(execArgv ?? process.execArgv)]
-  const flag = '--no-experimental-require-module'
-  if (process.allowedNodeEnvironmentFlags.has(flag) && !args.includes(flag)) args.push(flag)
-  return args
+/** Node checks worker flags when Piscina starts the first workers, here, synchronously. */
+function createPiscina(options: LanePoolOptions): Piscina {
+  try {
+    return new Piscina({
+      filename: LANE_ENTRY,
+      minThreads: options.threads,
+      maxThreads: options.maxThreads,
+      concurrentTasksPerWorker: 1,
+      // A worker left without a lane (after a resize down) goes away after this.
+      idleTimeout: 5_000,
+      // Lane tasks never return to Piscina's idle wait while they run; don't block in it.
+      atomics: 'disabled',
+      resourceLimits: options.resourceLimits,
+      env: options.env,
+      execArgv: workerExecArgv(options.execArgv),
+      workerData: options.workerData,
+    })
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err
+    throw new ConveyorError(
+      'INVALID_OPTION',
+      `execArgv: ${(err as Error).message}; a worker takes no V8 or process-wide flags (for its memory, use resourceLimits)`,
+      { cause: err },
+    )
+  }
 }

@@ -71,7 +71,15 @@ export interface QueueOptions<In = unknown, Out = unknown> {
   resourceLimits?: ResourceLimits
   /** Environment of the workers. @default process.env */
   env?: Record<string, string>
-  /** Node flags of the workers. @default process.execArgv */
+  /**
+   * Node flags of the workers. Without it, workers inherit the app's flags as Node passes them
+   * on. With it, workers get this list, after the app's module-loading flags (`--import`,
+   * `--require`/`-r`, `--loader`, `--conditions`, Node's TypeScript flags), so that a handler
+   * the app loads through `node --import tsx` still loads; a list that names a module-loading
+   * flag of its own is used as given. V8 and process-wide flags are refused by Node in a
+   * worker (INVALID_OPTION at start()): use `resourceLimits` for memory.
+   * @default the app's flags (process.execArgv, less what a worker cannot take)
+   */
   execArgv?: string[]
   /** Any structured-clonable value; handlers read it from worker_threads' workerData. */
   workerData?: unknown

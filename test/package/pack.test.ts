@@ -39,6 +39,7 @@ beforeAll(() => {
   const paths = packed.files.map((f) => f.path)
   expect(paths).toContain('dist/src/index.js')
   expect(paths).toContain('dist/src/worker.cjs')
+  expect(paths).toContain('dist/workers/lane-entry.cjs')
   expect(paths).toContain('dist/workers/lane-task.js')
   expect(paths).toContain('LICENSE')
   expect(paths.filter((p) => p.startsWith('dist/bench') || p.startsWith('test/'))).toEqual([])
