@@ -74,7 +74,7 @@ export async function consume(
           consumed++
         },
         (err: Error) => {
-          if (envelope?.nack) target.events.call(envelope.nack, err)
+          if (envelope?.nack) target.events.call1(envelope.nack, err)
           else if (isConveyorError(err, 'QUEUE_STOPPED')) refused.push(item)
           failure ??= err
         },

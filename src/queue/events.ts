@@ -65,10 +65,38 @@ export class EventFence {
     return this.emitter.listenerCount(name) > 0
   }
 
-  /** Calls a user callback (an ack, a nack). */
-  call<A extends unknown[]>(fn: (...args: A) => void, ...args: A): void {
+  /**
+   * Calls a user callback (an ack, a nack) with exactly the arguments its type names. One
+   * method per arity, not a rest parameter: an ack runs once per message, and `...args` costs
+   * an array each time.
+   */
+  call0(fn: () => void): void {
     try {
-      fn(...args)
+      fn()
+    } catch (err) {
+      this.error(asError(err))
+    }
+  }
+
+  call1<A>(fn: (a: A) => void, a: A): void {
+    try {
+      fn(a)
+    } catch (err) {
+      this.error(asError(err))
+    }
+  }
+
+  call2<A, B>(fn: (a: A, b: B) => void, a: A, b: B): void {
+    try {
+      fn(a, b)
+    } catch (err) {
+      this.error(asError(err))
+    }
+  }
+
+  call3<A, B, C>(fn: (a: A, b: B, c: C) => void, a: A, b: B, c: C): void {
+    try {
+      fn(a, b, c)
     } catch (err) {
       this.error(asError(err))
     }

@@ -1,4 +1,5 @@
 import { AbortError, ConveyorError } from '../errors.js'
+import type { EventFence } from './events.js'
 
 /**
  * What the main thread remembers about one message in a lane, if anything at all, and what
@@ -72,8 +73,8 @@ export const UNTRACKED = {
 
 /** How settlements reach the queue: user callbacks are called fenced, outcomes counted. */
 export interface Settlements {
-  /** Calls a user callback (an ack, a nack) fenced. */
-  call<A extends unknown[]>(fn: (...args: A) => void, ...args: A): void
+  /** User callbacks (acks, nacks), called fenced (events.ts). */
+  readonly fence: Pick<EventFence, 'call0' | 'call1' | 'call2' | 'call3'>
   deadLettered(error: Error, message: unknown): void
   /** A run() caller got the handler's error (or the worker's death). */
   rejected(): void
@@ -96,14 +97,14 @@ function detach(p: Pending | undefined): void {
 export function settleDone(p: Pending | undefined, s: Settlements): void {
   if (p === undefined) return
   if (typeof p === 'function') {
-    s.call(p)
+    s.fence.call0(p)
     return
   }
   detach(p)
   if (p.kind === 'push') {
-    if (p.ack) s.call(p.ack)
+    if (p.ack) s.fence.call0(p.ack)
   } else if (p.kind === 'batch') {
-    if (p.batch.ack) s.call(p.batch.ack, p.index)
+    if (p.batch.ack) s.fence.call1(p.batch.ack, p.index)
   } else {
     // Cannot happen: a result-awaiting record always gets a completion first.
     p.reject(new ConveyorError('WORKER_DIED', 'the message was finished without a result'))
@@ -131,8 +132,8 @@ export function settleGaveUp(
     return
   }
   if (typeof p === 'object') {
-    if (p.kind === 'push' && p.nack) s.call(p.nack, error, message)
-    else if (p.kind === 'batch' && p.batch.nack) s.call(p.batch.nack, error, p.index, message)
+    if (p.kind === 'push' && p.nack) s.fence.call2(p.nack, error, message)
+    else if (p.kind === 'batch' && p.batch.nack) s.fence.call3(p.batch.nack, error, p.index, message)
   }
   s.deadLettered(error, message)
 }
@@ -144,8 +145,8 @@ export function settleAborted(p: Pending | undefined, message: unknown, s: Settl
   if (typeof p !== 'object') return
   const error = new AbortError('the message was aborted by its signal')
   if (p.kind === 'run') p.reject(error)
-  else if (p.kind === 'push' && p.nack) s.call(p.nack, error, message)
-  else if (p.kind === 'batch' && p.batch.nack) s.call(p.batch.nack, error, p.index, message)
+  else if (p.kind === 'push' && p.nack) s.fence.call2(p.nack, error, message)
+  else if (p.kind === 'batch' && p.batch.nack) s.fence.call3(p.batch.nack, error, p.index, message)
 }
 
 /** stop() hands the message back: a run() caller learns the queue stopped. */

@@ -149,7 +149,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         counts.completed += n
       },
       latency: (ms) => this.latency.add(ms),
-      call: (fn, ...args) => events.call(fn, ...args),
+      fence: events,
       failed: (error, message, attempt) => {
         counts.failed++
         if (events.heard('failed')) events.emit('failed', error, message, attempt)
