@@ -133,7 +133,8 @@ export function settleGaveUp(
   }
   if (typeof p === 'object') {
     if (p.kind === 'push' && p.nack) s.fence.call2(p.nack, error, message)
-    else if (p.kind === 'batch' && p.batch.nack) s.fence.call3(p.batch.nack, error, p.index, message)
+    else if (p.kind === 'batch' && p.batch.nack)
+      s.fence.call3(p.batch.nack, error, p.index, message)
   }
   s.deadLettered(error, message)
 }
