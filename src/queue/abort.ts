@@ -130,18 +130,3 @@ export class BatchSignal implements Member {
     this.admission.withdraw(this, error)
   }
 }
-
-/** One message of a pushMany() without a signal, when it has callbacks. */
-export function batchPending(callbacks: BatchCallbacks, index: number): BatchPending {
-  return {
-    kind: 'batch',
-    batch: callbacks,
-    index,
-    tracked: false,
-    lane: undefined,
-    tagIndex: 0,
-    end: 0,
-    aborted: false,
-    detach: undefined,
-  }
-}

@@ -16,6 +16,8 @@ export class AckFifo {
   private readonly ends: Int32Array
   private readonly pending: (Pending | undefined)[]
   private readonly born: Float64Array
+  /** The message's place in its pushMany(), when its pending is the batch's shared one. */
+  private readonly index: Int32Array
   private head = 0
   private count = 0
   private runs = 0
@@ -24,6 +26,7 @@ export class AckFifo {
     this.ends = new Int32Array(capacity)
     this.pending = new Array(capacity).fill(undefined)
     this.born = new Float64Array(capacity)
+    this.index = new Int32Array(capacity)
   }
 
   /** Records written and not yet settled. */
@@ -40,7 +43,7 @@ export class AckFifo {
     return this.runs
   }
 
-  push(end: number, pending: Pending | undefined, born: number): void {
+  push(end: number, pending: Pending | undefined, born: number, index: number): void {
     if (this.count === this.capacity) {
       throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
     }
@@ -48,6 +51,7 @@ export class AckFifo {
     this.ends[slot] = end | 0
     this.pending[slot] = pending
     this.born[slot] = born
+    this.index[slot] = index
     this.count++
     if (isRun(pending)) this.runs++
   }
@@ -60,6 +64,11 @@ export class AckFifo {
   /** The oldest entry's push timestamp (0 when it was not sampled). */
   get headBorn(): number {
     return this.born[this.head]
+  }
+
+  /** The oldest entry's index in its pushMany(). */
+  get headIndex(): number {
+    return this.index[this.head]
   }
 
   /** Removes the oldest entry; returns what to settle. */

@@ -3,15 +3,15 @@ import { ConveyorError } from '../errors.js'
 import { checkKey, type Key } from './call-options.js'
 import { Dispatcher } from './dispatcher.js'
 import type { Lane } from './lane.js'
-import type { Pending } from './pending.js'
+import type { BatchCallbacks, Pending } from './pending.js'
 import { EventLoopTurns } from './turns.js'
 
 /** What admission needs from the queue around it. */
 export interface AdmissionHost {
   /** The error for a push while admission is closed (not started, stopping). */
   refusal(): ConveyorError
-  /** A message entered `lane`. */
-  accepted(lane: Lane): void
+  /** `count` messages entered `lane`. */
+  accepted(lane: Lane, count: number): void
   /** The waiting list grew. */
   waitingGrew(): void
 }
@@ -24,8 +24,10 @@ interface Waiting {
   tag: number
   /** Per message; undefined when no message has a key. */
   keys: (Key | undefined)[] | undefined
-  /** Per message; undefined when none has anything to settle. */
+  /** Per message; undefined when they share `shared` (or have nothing to settle). */
   pendings: (Pending | undefined)[] | undefined
+  /** What every message settles, each told its index (a pushMany() without a signal). */
+  shared: Pending | undefined
   /** A pushMany(): its rejection says how many messages entered the queue. */
   batch: boolean
   /** Names the call for withdraw() (its signal fired). */
@@ -120,7 +122,7 @@ export class Admission {
           ((!this.byKey || key === undefined) &&
             (lane = this.dispatcher.repick()).write(wire, tag, pending))
         ) {
-          this.host.accepted(lane)
+          this.host.accepted(lane, 1)
           return fromProducer ? (this.turns.due() ?? RESOLVED) : RESOLVED
         }
       } catch (err) {
@@ -137,6 +139,7 @@ export class Admission {
       tag,
       keys: key === undefined ? undefined : [key],
       pendings: pending === undefined ? undefined : [pending],
+      shared: undefined,
       batch: false,
       token,
       resolve: noop,
@@ -147,12 +150,13 @@ export class Admission {
   /**
    * Resolves once every message is in a lane: one encode loop, then one write loop (lanes
    * publish in batches). Nothing is written unless every message encodes, fits and has a
-   * valid key. `pendingAt(i)`: what to settle for message i, if anything.
+   * valid key. `settle`: what every message settles (told its index), or a function giving
+   * message i its own (a batch with a signal), or nothing.
    */
   enqueueMany(
     messages: readonly unknown[],
     keys: BatchKeys,
-    pendingAt: ((index: number) => Pending) | undefined,
+    settle: BatchCallbacks | ((index: number) => Pending) | undefined,
     token: object | undefined,
   ): Promise<void> {
     if (!this.open) return Promise.reject(this.host.refusal())
@@ -166,6 +170,7 @@ export class Admission {
       tag: 0,
       keys: undefined,
       pendings: undefined,
+      shared: typeof settle === 'function' ? undefined : settle,
       batch: true,
       token,
       resolve: noop,
@@ -195,9 +200,9 @@ export class Admission {
     } catch (err) {
       return Promise.reject(err)
     }
-    if (pendingAt) {
+    if (typeof settle === 'function') {
       w.pendings = new Array(n)
-      for (let i = 0; i < n; i++) w.pendings[i] = pendingAt(i)
+      for (let i = 0; i < n; i++) w.pendings[i] = settle(i)
     }
     if (this.waiting.length === 0 && !this.held) {
       try {
@@ -220,27 +225,37 @@ export class Admission {
     return listed
   }
 
-  /** Writes `w`'s messages from `w.next` while lanes have room; true once all are in. */
+  /**
+   * Writes `w`'s messages from `w.next` while lanes have room; true once all are in. Each
+   * stretch of messages into one lane is reported to the host once.
+   */
   private writeFrom(w: Waiting): boolean {
-    const { wires, keys, pendings, tag } = w
+    const { wires, keys, pendings, shared, tag } = w
     const unkeyed = !this.byKey || keys === undefined
-    for (let i = w.next; i < wires.length; i++) {
-      const key = keys?.[i]
-      const pending = pendings?.[i]
-      let lane = this.dispatcher.pick(key)
-      if (
-        !lane.write(wires[i], tag, pending) &&
-        !(
-          (unkeyed || key === undefined) &&
-          (lane = this.dispatcher.repick()).write(wires[i], tag, pending)
-        )
-      ) {
-        return false
+    let lane: Lane | undefined
+    let stretch = 0
+    try {
+      for (let i = w.next; i < wires.length; i++) {
+        const key = keys === undefined ? undefined : keys[i]
+        const pending = pendings === undefined ? shared : pendings[i]
+        let next = this.dispatcher.pick(key)
+        if (!next.write(wires[i], tag, pending, i)) {
+          if (!unkeyed && key !== undefined) return false
+          next = this.dispatcher.repick()
+          if (!next.write(wires[i], tag, pending, i)) return false
+        }
+        if (next !== lane) {
+          if (stretch > 0) this.host.accepted(lane!, stretch)
+          lane = next
+          stretch = 0
+        }
+        stretch++
+        w.next = i + 1
       }
-      w.next = i + 1
-      this.host.accepted(lane)
+      return true
+    } finally {
+      if (stretch > 0) this.host.accepted(lane!, stretch)
     }
-    return true
   }
 
   /** Moves waiting pushes into lanes, in order, while there is room. */

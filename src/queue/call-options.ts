@@ -82,7 +82,13 @@ export function batchCall(messages: unknown, options: unknown): BatchCall {
     callbacks:
       ack === undefined && nack === undefined
         ? undefined
-        : { ack: ack as BatchCallbacks['ack'], nack: nack as BatchCallbacks['nack'] },
+        : {
+            kind: 'many',
+            ack: ack as BatchCallbacks['ack'],
+            nack: nack as BatchCallbacks['nack'],
+            tracked: false,
+            detach: undefined,
+          },
     signal: signal as AbortSignal | undefined,
   }
 }

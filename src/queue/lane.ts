@@ -107,7 +107,7 @@ export class Lane implements AbortTarget {
    * Writes one message (a codec's output) and publishes it. False when the lane has no room
    * now. Throws MESSAGE_TOO_LARGE when it could never fit.
    */
-  write(wire: string | Uint8Array, tag: number, pending: Pending | undefined): boolean {
+  write(wire: string | Uint8Array, tag: number, pending: Pending | undefined, index = 0): boolean {
     const { writer } = this
     if (this.fifo.full) {
       // The FIFO lags RELEASE until progress is applied; a producer that never yields starves
@@ -141,6 +141,7 @@ export class Lane implements AbortTarget {
       writer.cursor,
       pending,
       ++this.sampleClock % SAMPLE_EVERY === 0 ? performance.now() : 0,
+      index,
     )
     this.unpublishedBytes += length + HEADER_BYTES
     if (
@@ -185,8 +186,9 @@ export class Lane implements AbortTarget {
     while (fifo.headEndsBy(cursor)) {
       const born = fifo.headBorn
       if (born !== 0) outcomes.latency(performance.now() - born)
+      const index = fifo.headIndex
       const p = fifo.shift()
-      if (p !== undefined) settleDone(p, outcomes)
+      if (p !== undefined) settleDone(p, outcomes, index)
       settled++
     }
     if (settled > 0) outcomes.completed(settled)
@@ -227,7 +229,8 @@ export class Lane implements AbortTarget {
       }
       const message = this.decodeCopy(out, c.restOffset, c.restLength)
       if (kind === Completion.ABORTED) {
-        settleAborted(this.fifo.shift(), message, this.outcomes)
+        const index = this.fifo.headIndex
+        settleAborted(this.fifo.shift(), message, this.outcomes, index)
         continue
       }
       const error = deserializeError(c.errorText)
@@ -246,7 +249,8 @@ export class Lane implements AbortTarget {
 
   /** Settles the oldest record as given up: a run() rejects, a push is dead-lettered. */
   private giveUp(error: Error, message: unknown): void {
-    settleGaveUp(this.fifo.shift(), error, message, this.outcomes)
+    const index = this.fifo.headIndex
+    settleGaveUp(this.fifo.shift(), error, message, this.outcomes, index)
   }
 
   /**

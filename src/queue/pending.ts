@@ -10,7 +10,7 @@ import type { EventFence } from './events.js'
  * up (run() rejects, a push is dead-lettered and nacked), aborted (its signal fired: nacked
  * or rejected with an AbortError), or handed back unprocessed by stop().
  */
-export type Pending = PushPending | RunPending | BatchPending | (() => void)
+export type Pending = PushPending | RunPending | BatchPending | BatchCallbacks | (() => void)
 
 /**
  * Where a written record lies, so an abort can flag it in shared memory. Only messages with
@@ -49,16 +49,26 @@ export interface RunPending extends Tracked {
   reject: (error: Error) => void
 }
 
-/** One message of a pushMany(): the batch's callbacks, told which message by its index. */
+/**
+ * One message of a pushMany() with a signal (it must be tracked on its own): the batch's
+ * callbacks, told which message by its index.
+ */
 export interface BatchPending extends Tracked {
   kind: 'batch'
   batch: BatchCallbacks
   index: number
 }
 
+/**
+ * A pushMany()'s callbacks. Without a signal, every message of the batch shares this one
+ * object and the ack FIFO keeps each one's index: no object per message.
+ */
 export interface BatchCallbacks {
+  kind: 'many'
   ack: ((index: number) => void) | undefined
   nack: ((error: Error, index: number, message: unknown) => void) | undefined
+  tracked: false
+  detach: undefined
 }
 
 /** Fields of an untracked object pending (a message without a signal). */
@@ -93,11 +103,18 @@ function detach(p: Pending | undefined): void {
   }
 }
 
-/** The handler finished the message (no result awaited). */
-export function settleDone(p: Pending | undefined, s: Settlements): void {
+/**
+ * The handler finished the message (no result awaited). `index`: the message's place in its
+ * pushMany() (kept by the ack FIFO) when `p` is the batch's shared callbacks.
+ */
+export function settleDone(p: Pending | undefined, s: Settlements, index: number): void {
   if (p === undefined) return
   if (typeof p === 'function') {
     s.fence.call0(p)
+    return
+  }
+  if (p.kind === 'many') {
+    if (p.ack) s.fence.call1(p.ack, index)
     return
   }
   detach(p)
@@ -124,6 +141,7 @@ export function settleGaveUp(
   error: Error,
   message: unknown,
   s: Settlements,
+  index: number,
 ): void {
   detach(p)
   if (isRun(p)) {
@@ -135,12 +153,18 @@ export function settleGaveUp(
     if (p.kind === 'push' && p.nack) s.fence.call2(p.nack, error, message)
     else if (p.kind === 'batch' && p.batch.nack)
       s.fence.call3(p.batch.nack, error, p.index, message)
+    else if (p.kind === 'many' && p.nack) s.fence.call3(p.nack, error, index, message)
   }
   s.deadLettered(error, message)
 }
 
 /** The worker skipped the message, or its handler gave up on it, because its signal fired. */
-export function settleAborted(p: Pending | undefined, message: unknown, s: Settlements): void {
+export function settleAborted(
+  p: Pending | undefined,
+  message: unknown,
+  s: Settlements,
+  index: number,
+): void {
   detach(p)
   s.aborted()
   if (typeof p !== 'object') return
@@ -148,6 +172,7 @@ export function settleAborted(p: Pending | undefined, message: unknown, s: Settl
   if (p.kind === 'run') p.reject(error)
   else if (p.kind === 'push' && p.nack) s.fence.call2(p.nack, error, message)
   else if (p.kind === 'batch' && p.batch.nack) s.fence.call3(p.batch.nack, error, p.index, message)
+  else if (p.kind === 'many' && p.nack) s.fence.call3(p.nack, error, index, message)
 }
 
 /** stop() hands the message back: a run() caller learns the queue stopped. */

@@ -4,7 +4,7 @@ import { ConveyorError } from '../errors.js'
 import { Tag } from '../lane/protocol.js'
 import { LanePool } from '../pool/lane-pool.js'
 import { maxPayloadBytes } from '../ring/index.js'
-import { Aborts, abortError, batchPending } from './abort.js'
+import { Aborts, abortError } from './abort.js'
 import { Admission } from './admission.js'
 import { Backpressure } from './backpressure.js'
 import { batchCall, type PushCall, pushCall, type RunCall, runCall } from './call-options.js'
@@ -12,7 +12,7 @@ import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from 
 import { EventFence, type QueueEvents } from './events.js'
 import { Lane, type LaneOutcomes } from './lane.js'
 import { type QueueOptions, type ResolvedOptions, resolveOptions } from './options.js'
-import { type RunPending, UNTRACKED } from './pending.js'
+import { type BatchCallbacks, type RunPending, UNTRACKED } from './pending.js'
 import { LatencySampler, type QueueStats } from './stats.js'
 import { type Phase, Supervisor } from './supervisor.js'
 import { type WatchHost, watch } from './watcher.js'
@@ -198,7 +198,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         maxPayloadBytes(o.laneBytes),
         {
           refusal: () => this.notRunning(),
-          accepted: (lane) => this.accepted(lane),
+          accepted: (lane, count) => this.accepted(lane, count),
           waitingGrew: () => this.backpressure.check(this.admission!.waitingCount),
         },
         this.lanes,
@@ -280,8 +280,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     if (!admission) return Promise.reject(this.notRunning())
     const { signal, callbacks, keys } = call
     if (signal === undefined) {
-      const pendingAt = callbacks && ((index: number) => batchPending(callbacks, index))
-      return admission.enqueueMany(messages, keys, pendingAt, undefined)
+      return admission.enqueueMany(messages, keys, callbacks, undefined)
     }
     if (signal.aborted) return Promise.reject(abortError(signal))
     const batch = this.aborts!.batch(signal, callbacks ?? NO_CALLBACKS)
@@ -319,10 +318,10 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     })
   }
 
-  private accepted(lane: Lane): void {
-    this.counts.pushed++
+  private accepted(lane: Lane, count: number): void {
+    this.counts.pushed += count
     if (!lane.watching) this.watch(lane)
-    if (++this.pressureClock >= PRESSURE_EVERY) {
+    if ((this.pressureClock += count) >= PRESSURE_EVERY) {
       this.pressureClock = 0
       this.backpressure.check(this.admission!.waitingCount)
     }
@@ -632,7 +631,13 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   }
 }
 
-const NO_CALLBACKS = { ack: undefined, nack: undefined }
+const NO_CALLBACKS: BatchCallbacks = {
+  kind: 'many',
+  ack: undefined,
+  nack: undefined,
+  tracked: false,
+  detach: undefined,
+}
 
 function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -9,7 +9,8 @@
  *   byte 192  WATCHED   doorbell: writer parked for releases
  *                       armed (1) by the writer; rung (→ 0) by release (see doorbell.ts)
  *   byte 256  STATE     open / closing / closed   closing: writer; closed: whoever ends it
- *   byte 320  DONE      end of the last record the reader finished (reader only) (*)
+ *   byte 320  DONE      end of the last record the reader finished (reader only) (*);
+ *                       a plain store per record, read only once the reader is gone
  *   byte 512  data[capacity]
  *
  * (*) When the reader's thread has died, nobody reads or writes on its side any more; the

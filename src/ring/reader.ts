@@ -94,9 +94,15 @@ export class RingReader {
     ringDoorbell(this.ctl, SLOT.WATCHED)
   }
 
-  /** Records that every record before `cursor` is finished, without publishing RELEASE. */
+  /**
+   * Records that every record before `cursor` is finished, without publishing RELEASE. A plain
+   * store, once per record: DONE is read only after this reader's thread is gone (crash
+   * recovery, stop), and a thread's end reaches the owner through a synchronizing channel
+   * (its exit event), so the last store is visible then; a live reader's progress is
+   * published by RELEASE, whose seq-cst store orders every DONE before it.
+   */
   markDone(cursor: number): void {
-    Atomics.store(this.ctl, SLOT.DONE, cursor | 0)
+    this.ctl[SLOT.DONE] = cursor | 0
   }
 
   /**

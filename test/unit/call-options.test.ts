@@ -146,7 +146,7 @@ describe('pushMany() options', () => {
     })
     expect(batchCall([1], { key }).keys).toBe(key)
     expect(batchCall([1], { key: 'k' }).keys).toBe('k')
-    expect(batchCall([1], { ack }).callbacks).toEqual({ ack, nack: undefined })
+    expect(batchCall([1], { ack }).callbacks).toMatchObject({ kind: 'many', ack, nack: undefined })
   })
 
   it.each(notObjects)('refuses %s as messages', (_, messages) => {
