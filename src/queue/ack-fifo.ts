@@ -43,7 +43,7 @@ export class AckFifo {
     return this.runs
   }
 
-  push(end: number, pending: Pending | undefined, born: number, index: number): void {
+  push(end: number, pending: Pending | undefined, born: number, index = 0): void {
     if (this.count === this.capacity) {
       throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
     }
