@@ -30,6 +30,34 @@ void given.push(order, { key: {} })
 // @ts-expect-error ack takes no callback of another shape
 void given.push(order, { ack: 42 })
 
+// pushMany(): messages of In; ack and nack are told the index; nack gets the message as In.
+void given.pushMany([order, order], {
+  key: (message, index) => {
+    expectTypeOf(message).toEqualTypeOf<Order>()
+    expectTypeOf(index).toEqualTypeOf<number>()
+    return message.id
+  },
+  ack: (index) => expectTypeOf(index).toEqualTypeOf<number>(),
+  nack: (error, index, message) => {
+    expectTypeOf(error).toEqualTypeOf<Error>()
+    expectTypeOf(index).toEqualTypeOf<number>()
+    expectTypeOf(message).toEqualTypeOf<Order>()
+  },
+  signal: AbortSignal.timeout(1000),
+})
+// @ts-expect-error pushMany() of the wrong type
+void given.pushMany([order, 42])
+// @ts-expect-error a key function returns a string or a number
+void given.pushMany([order], { key: () => ({}) })
+// push()'s nack gets the message; signals on push and run.
+void given.push(order, {
+  nack: (_error, message) => expectTypeOf(message).toEqualTypeOf<Order>(),
+  signal: new AbortController().signal,
+})
+void given.run(order, { signal: new AbortController().signal })
+// @ts-expect-error a signal is an AbortSignal
+void given.run(order, { signal: new AbortController() })
+
 given.on('dead-letter', (letter) => {
   expectTypeOf(letter).toEqualTypeOf<DeadLetter<Order>>()
   expectTypeOf(letter.message).toEqualTypeOf<Order>()
@@ -78,6 +106,8 @@ void runProducers(given, () => ({ produce: () => 'x' }))
 
 // The handler side.
 expectTypeOf<HandlerContext['attempt']>().toEqualTypeOf<number>()
+expectTypeOf<HandlerContext['signal']>().toEqualTypeOf<AbortSignal>()
+expectTypeOf<HandlerContext['aborted']>().toEqualTypeOf<boolean>()
 
 // Options are checked: a typo or a wrong type does not compile.
 // @ts-expect-error unknown option
