@@ -1,4 +1,5 @@
 import { Stat, Tag } from '../src/lane/protocol.js'
+import type { SampleMailboxWriter } from '../src/lane/sample-mailbox.js'
 import { type RingReader, RingState } from '../src/ring/index.js'
 import type { Attempts, RecordRef } from './attempt.js'
 import { waitForRecords, yieldToEventLoop } from './idle.js'
@@ -18,11 +19,15 @@ export type LoopEnd = 'drained' | 'aborted'
  *
  * HANDLING is 1 exactly while a record is being handled: if the worker dies then, the main
  * thread blames that record (the one at DONE); a death anywhere else blames nobody.
+ *
+ * A SAMPLED record's service time spans every attempt, backoff included: how long the
+ * message held its lane. It is posted before DONE, which the mailbox's reader relies on.
  */
 export async function runLaneLoop(
   reader: RingReader,
   attempts: Attempts,
   stats: Float64Array,
+  samples: SampleMailboxWriter,
 ): Promise<LoopEnd> {
   // Release often enough that a small ring never waits for a whole batch: about one
   // release per 4 KiB of ring, at most one per RELEASE_EVERY_MAX records.
@@ -45,9 +50,11 @@ export async function runLaneLoop(
       record.tag = reader.tag
       record.start = reader.start
       stats[Stat.HANDLING] = 1
+      const sampledAt = record.tag & Tag.SAMPLED ? performance.now() : -1
       let wroteCompletion = attempts.handle(record)
       if (wroteCompletion !== true && wroteCompletion !== false)
         wroteCompletion = await wroteCompletion
+      if (sampledAt >= 0) samples.post(reader.cursor, sampledAt, performance.now() - sampledAt)
       reader.markDone(reader.cursor)
       stats[Stat.HANDLING] = 0
       if (wroteCompletion || ++sinceRelease >= releaseEvery) {

@@ -1,7 +1,8 @@
 import type { MessagePort } from 'node:worker_threads'
 import { type Codec, loadCodec } from '../src/codec/index.js'
 import { exposeControl } from '../src/lane/control.js'
-import type { LaneExit, LaneInit } from '../src/lane/protocol.js'
+import { type LaneExit, type LaneInit, SAMPLES_AT, STAT_SLOTS } from '../src/lane/protocol.js'
+import { SampleMailboxWriter } from '../src/lane/sample-mailbox.js'
 import { RingReader } from '../src/ring/index.js'
 import { Attempts } from './attempt.js'
 import { CompletionWriter } from './completion-writer.js'
@@ -43,10 +44,11 @@ export default async function laneTask(task: Task): Promise<LaneExit> {
   try {
     const reader = new RingReader(task.requests)
     const ring = Buffer.from(task.requests)
-    const stats = new Float64Array(task.stats)
+    const stats = new Float64Array(task.stats, 0, STAT_SLOTS)
     const completions = new CompletionWriter(task.completions, reader)
     const attempts = new Attempts(ring, codec, definition, context, completions, stats, task.retry)
-    const end = await runLaneLoop(reader, attempts, stats)
+    const samples = new SampleMailboxWriter(task.stats, SAMPLES_AT)
+    const end = await runLaneLoop(reader, attempts, stats, samples)
     if (end === 'aborted') return { kind: 'aborted' }
     const teardownError = await teardownAll()
     return teardownError ? { kind: 'drained', teardownError } : { kind: 'drained' }

@@ -1,4 +1,5 @@
 import type { SerializedError } from './error-wire.js'
+import { mailboxBytes } from './sample-mailbox.js'
 
 /**
  * What the main thread and a lane's worker agree on, beyond the ring itself.
@@ -8,11 +9,14 @@ import type { SerializedError } from './error-wire.js'
  *    awaits the result (run()) and how many workers already died on it.
  *  - completion ring (worker → main): only what RELEASE cannot say (completion.ts).
  *  - stats block: counters the worker keeps with plain stores; the main thread only samples,
- *    except READY and HANDLING, which it resets once the worker is dead.
+ *    except READY and HANDLING, which it resets once the worker is dead. After them, from
+ *    SAMPLES_AT, the sample mailbox (sample-mailbox.ts, its own invariant).
  */
 export const Tag = {
   /** A caller awaits this record's result: answer on the completion ring. */
   WANTS_RESULT: 1,
+  /** The main thread samples this record: the worker posts its timings (sample-mailbox.ts). */
+  SAMPLED: 4,
   /** Workers that died while handling this record, kept in bits 8..15 by the main thread. */
   DEATHS_SHIFT: 8,
   DEATHS_MASK: 0xff00,
@@ -37,6 +41,13 @@ export const Stat = {
   HANDLING: 4,
 } as const
 export const STAT_SLOTS = 8
+/** Byte offset of the sample mailbox in a lane's stats buffer, after the stat slots. */
+export const SAMPLES_AT = STAT_SLOTS * 8
+
+/** Bytes of the stats buffer of a lane whose request ring has `ringCapacity` bytes. */
+export function statsBytes(ringCapacity: number): number {
+  return SAMPLES_AT + mailboxBytes(ringCapacity)
+}
 
 /** Everything a lane task needs, structured-clone safe. */
 export interface LaneInit {

@@ -3,7 +3,7 @@ import type { Codec } from '../codec/index.js'
 import { ConveyorError } from '../errors.js'
 import { Completion, readCompletion } from '../lane/completion.js'
 import { deserializeError, isOwnError } from '../lane/error-wire.js'
-import { deathsOf, STAT_SLOTS, Stat, Tag, withDeaths } from '../lane/protocol.js'
+import { deathsOf, STAT_SLOTS, Stat, statsBytes, Tag, withDeaths } from '../lane/protocol.js'
 import {
   adoptRelease,
   createRingBuffer,
@@ -16,12 +16,12 @@ import {
   setTag,
 } from '../ring/index.js'
 import { AckFifo } from './ack-fifo.js'
+import { LaneSamples, type SampleSink } from './lane-samples.js'
 import { isRun, nackOf, type Pending } from './pending.js'
 
-/** What a lane reports to its queue as the worker finishes messages. */
-export interface LaneOutcomes {
+/** What a lane reports to its queue as the worker finishes messages (and samples of them). */
+export interface LaneOutcomes extends SampleSink {
   completed(count: number): void
-  latency(ms: number): void
   /** Calls a user's ack (fenced by the queue). */
   ack(fn: () => void): void
   failed(error: Error, message: unknown, attempt: number): void
@@ -32,9 +32,6 @@ export interface LaneOutcomes {
 
 /** Records per publish at most, when the producer does not yield sooner. */
 const PUBLISH_EVERY = 64
-
-/** One message in one out of SAMPLE_EVERY gets its push → done latency measured. */
-const SAMPLE_EVERY = 16
 
 /**
  * The main-thread side of one lane: its shared memory, the records it writes, and the
@@ -63,7 +60,7 @@ export class Lane {
   private unpublishedBytes = 0
   private readonly publishBytes: number
   private flushScheduled = false
-  private sampleClock = 0
+  private readonly samples: LaneSamples
 
   constructor(
     readonly index: number,
@@ -73,8 +70,9 @@ export class Lane {
   ) {
     this.requests = createRingBuffer(capacity)
     this.completions = createRingBuffer(capacity * 2)
-    this.stats = new SharedArrayBuffer(STAT_SLOTS * 8)
-    this.statSlots = new Float64Array(this.stats)
+    this.stats = new SharedArrayBuffer(statsBytes(capacity))
+    this.statSlots = new Float64Array(this.stats, 0, STAT_SLOTS)
+    this.samples = new LaneSamples(index, this.stats, capacity, outcomes)
     this.writer = new RingWriter(this.requests)
     this.publishBytes = capacity / 16
     this.completionReader = new RingReader(this.completions)
@@ -86,6 +84,14 @@ export class Lane {
   /** Messages written and not yet settled. */
   get outstanding(): number {
     return this.fifo.size
+  }
+
+  /**
+   * Whether a watcher has something to wait for: messages in flight, or sampled records
+   * already settled (from the completion ring) whose timings come with the next RELEASE.
+   */
+  get needsWatching(): boolean {
+    return this.fifo.size > 0 || this.samples.expecting > 0
   }
 
   /** run() calls waiting for a result here: their caller is latency-sensitive. */
@@ -120,12 +126,10 @@ export class Lane {
       this.requestBytes.set(wire, at)
       length = wire.byteLength
     }
-    writer.commit(length, tag)
-    this.fifo.push(
-      writer.cursor,
-      pending,
-      ++this.sampleClock % SAMPLE_EVERY === 0 ? performance.now() : 0,
-    )
+    const sampled = this.samples.due()
+    writer.commit(length, sampled ? tag | Tag.SAMPLED : tag)
+    this.fifo.push(writer.cursor, pending)
+    if (sampled) this.samples.expect(writer.cursor)
     this.unpublishedBytes += length + HEADER_BYTES
     if (
       ++this.unpublished >= PUBLISH_EVERY ||
@@ -165,10 +169,9 @@ export class Lane {
   /** Settles every record that ends at or before `cursor` as completed. */
   private settleUpTo(cursor: number): void {
     const { fifo, outcomes } = this
+    this.samples.collect(cursor)
     let settled = 0
     while (fifo.headEndsBy(cursor)) {
-      const born = fifo.headBorn
-      if (born !== 0) outcomes.latency(performance.now() - born)
       const p = fifo.shift()
       if (p !== undefined) {
         if (typeof p === 'function') outcomes.ack(p)
@@ -252,6 +255,8 @@ export class Lane {
     )
     const message = this.decodeCopy(this.requestBytes, suspect.offset, suspect.length)
     adoptRelease(this.requests, suspect.end)
+    // Its sample, if sampled: only if a worker finished it just before dying, most often none.
+    this.samples.collect(suspect.end)
     this.giveUp(error, message)
   }
 
@@ -286,6 +291,7 @@ export class Lane {
       }
     }
     adoptRelease(this.requests, this.writer.cursor)
+    this.samples.forget()
     return messages
   }
 
