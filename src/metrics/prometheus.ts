@@ -156,6 +156,8 @@ class MetricSet {
       this.names.push(prefix + m.name)
       return { ...m, name: prefix + m.name }
     }
+    // Each collect() starts with reset(): a queue unregistered, or a lane removed by resize(),
+    // then leaves the exposition.
     try {
       for (const m of TOTALS.map(named)) {
         new Counter({
@@ -182,8 +184,6 @@ class MetricSet {
           },
         })
       }
-      // reset() first in each collect: a queue unregistered, or a lane removed by resize(),
-      // leaves the exposition.
       for (const m of LANE_TOTALS.map(named)) {
         new Counter({
           name: m.name,
@@ -235,6 +235,11 @@ class MetricSet {
 
   observe(labels: Labels, sample: MessageSample): void {
     for (const { histogram, read } of this.histograms) histogram.observe(labels, read(sample))
+  }
+
+  /** Drops a member's histogram series (the other metrics drop it at the next collect). */
+  forget(labels: Labels): void {
+    for (const { histogram } of this.histograms) histogram.remove(labels)
   }
 
   remove(): void {
@@ -290,7 +295,10 @@ export function registerQueueMetrics(
       registered = false
       unsubscribe()
       set.members.delete(member)
-      if (set.members.size > 0) return
+      if (set.members.size > 0) {
+        set.forget(member.labels)
+        return
+      }
       set.remove()
       sets.get(registry)?.delete(o.prefix)
     },

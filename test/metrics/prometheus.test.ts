@@ -160,6 +160,8 @@ describe('registerQueueMetrics (prom-client)', () => {
     ;({ values } = await scrape(registry))
     expect(values.has('conveyor_messages_pushed_total{queue="a"}')).toBe(false)
     expect(values.has('conveyor_lane_busy_ratio{queue="a",lane="0"}')).toBe(false)
+    expect(values.has('conveyor_service_seconds_count{queue="a"}')).toBe(false)
+    expect(seriesValue(values, 'conveyor_service_seconds_count{queue="b"}')).toBe(3)
     expect(seriesValue(values, 'conveyor_messages_pushed_total{queue="b"}')).toBe(48)
     rb.unregister()
     expect((await registry.metrics()).trim()).toBe('')
