@@ -22,6 +22,7 @@ describe('README examples', () => {
     expect(examples.map((e) => e.path)).toEqual([
       'examples/orders/handler.js',
       'examples/orders/main.js',
+      'examples/orders/metrics.js',
     ])
     for (const { path, code } of examples) expect(code, path).toBe(read(path))
   })
@@ -37,6 +38,19 @@ describe('README examples', () => {
       completed: 1000,
       p50: true,
       unprocessed: 0,
+    })
+  })
+
+  it('examples/orders/metrics.js runs as written', () => {
+    const out = execFileSync(process.execPath, [`${root}/examples/orders/metrics.js`], {
+      encoding: 'utf8',
+      // Any free port: the example's default (9464) may be taken here.
+      env: { ...process.env, METRICS_PORT: '0' },
+    })
+    expect(JSON.parse(out.trim().split('\n').at(-1) ?? '')).toEqual({
+      sampled: true,
+      completed: true,
+      histogram: true,
     })
   })
 })

@@ -1,4 +1,5 @@
 import { Stat, Tag } from '../src/lane/protocol.js'
+import type { SampleMailboxWriter } from '../src/lane/sample-mailbox.js'
 import { type RingReader, RingState } from '../src/ring/index.js'
 import type { AbortWatch } from './abort-watch.js'
 import { type Attempts, Handled, type RecordRef } from './attempt.js'
@@ -19,12 +20,16 @@ export type LoopEnd = 'drained' | 'aborted'
  *
  * HANDLING is 1 exactly while a record is being handled: if the worker dies then, the main
  * thread blames that record (the one at DONE); a death anywhere else blames nobody.
+ *
+ * A SAMPLED record's service time spans every attempt, backoff included: how long the
+ * message held its lane. It is posted before DONE, which the mailbox's reader relies on.
  */
 export async function runLaneLoop(
   reader: RingReader,
   attempts: Attempts,
   stats: Float64Array,
   watch: AbortWatch,
+  samples: SampleMailboxWriter,
 ): Promise<LoopEnd> {
   // Release often enough that a small ring never waits for a whole batch: about one
   // release per 4 KiB of ring, at most one per RELEASE_EVERY_MAX records.
@@ -48,6 +53,7 @@ export async function runLaneLoop(
       record.start = reader.start
       stats[Stat.HANDLING] = 1
       watch.begin(record.offset)
+      const sampledAt = record.tag & Tag.SAMPLED ? performance.now() : -1
       let handled = attempts.handle(record)
       if (typeof handled !== 'number') handled = await handled
       watch.end()
@@ -57,6 +63,7 @@ export async function runLaneLoop(
         stats[Stat.HANDLING] = 0
         return 'aborted'
       }
+      if (sampledAt >= 0) samples.post(reader.cursor, sampledAt, performance.now() - sampledAt)
       reader.markDone(reader.cursor)
       stats[Stat.HANDLING] = 0
       if (handled === Handled.WITH_COMPLETION || ++sinceRelease >= releaseEvery) {

@@ -1,7 +1,8 @@
 import type { MessagePort } from 'node:worker_threads'
 import { type Codec, loadCodec } from '../src/codec/index.js'
 import { exposeControl } from '../src/lane/control.js'
-import type { LaneExit, LaneInit } from '../src/lane/protocol.js'
+import { type LaneExit, type LaneInit, SAMPLES_AT, STAT_SLOTS } from '../src/lane/protocol.js'
+import { SampleMailboxWriter } from '../src/lane/sample-mailbox.js'
 import { RingReader } from '../src/ring/index.js'
 import { AbortWatch } from './abort-watch.js'
 import { Attempts } from './attempt.js'
@@ -44,7 +45,7 @@ export default async function laneTask(task: Task): Promise<LaneExit> {
   try {
     const reader = new RingReader(task.requests)
     const ring = Buffer.from(task.requests)
-    const stats = new Float64Array(task.stats)
+    const stats = new Float64Array(task.stats, 0, STAT_SLOTS)
     const completions = new CompletionWriter(task.completions, reader)
     const attempts = new Attempts(
       ring,
@@ -56,11 +57,12 @@ export default async function laneTask(task: Task): Promise<LaneExit> {
       task.retry,
       reader,
     )
+    const samples = new SampleMailboxWriter(task.stats, SAMPLES_AT)
     const watch = new AbortWatch(new Int32Array(task.requests), new Int32Array(task.stats), reader)
     context.watch = watch
     let end: LoopEnd
     try {
-      end = await runLaneLoop(reader, attempts, stats, watch)
+      end = await runLaneLoop(reader, attempts, stats, watch, samples)
     } finally {
       context.watch = undefined
     }

@@ -1,4 +1,5 @@
 import type { SerializedError } from './error-wire.js'
+import { mailboxBytes } from './sample-mailbox.js'
 
 /**
  * What the main thread and a lane's worker agree on, beyond the ring itself.
@@ -9,6 +10,7 @@ import type { SerializedError } from './error-wire.js'
  *  - completion ring (worker → main): only what RELEASE cannot say (completion.ts).
  *  - stats block: counters the worker keeps with plain stores; the main thread only samples,
  *    except READY and HANDLING, which it resets once the worker is dead, and the abort bell.
+ *    After them, from SAMPLES_AT, the sample mailbox (sample-mailbox.ts, its own invariant).
  */
 export const Tag = {
   /** A caller awaits this record's result: answer on the completion ring. */
@@ -19,6 +21,8 @@ export const Tag = {
    * worker skips a flagged record, or aborts `ctx.signal` of the attempt that runs it.
    */
   ABORTED: 2,
+  /** The main thread samples this record: the worker posts its timings (sample-mailbox.ts). */
+  SAMPLED: 4,
   /** Workers that died while handling this record, kept in bits 8..15 by the main thread. */
   DEATHS_SHIFT: 8,
   DEATHS_MASK: 0xff00,
@@ -45,6 +49,13 @@ export const Stat = {
   ABORT_BELL: 5,
 } as const
 export const STAT_SLOTS = 8
+/** Byte offset of the sample mailbox in a lane's stats buffer, after the stat slots. */
+export const SAMPLES_AT = STAT_SLOTS * 8
+
+/** Bytes of the stats buffer of a lane whose request ring has `ringCapacity` bytes. */
+export function statsBytes(ringCapacity: number): number {
+  return SAMPLES_AT + mailboxBytes(ringCapacity)
+}
 
 /**
  * Int32 index, in the stats block, of the abort bell: the main thread adds 1 and notifies

@@ -2,9 +2,9 @@ import { isRun, type Pending } from './pending.js'
 
 /**
  * One entry per record written to a lane and not yet settled, in ring order: the record's end
- * cursor, what to settle when it is done (often nothing), and a push timestamp for sampled
- * records. A lane is handled in order, so once RELEASE passes an end cursor, that record and
- * every one before it are done: no per-message completion message is needed.
+ * cursor and what to settle when it is done (often nothing). A lane is handled in order, so
+ * once RELEASE passes an end cursor, that record and every one before it are done: no
+ * per-message completion message is needed. (Sampled records' timings: lane-samples.ts.)
  *
  * Capacity invariant: a record takes at least 8 bytes (its header), so a ring of `capacity`
  * bytes holds at most capacity/8 unreleased records. Entries are removed only when the main
@@ -15,7 +15,6 @@ import { isRun, type Pending } from './pending.js'
 export class AckFifo {
   private readonly ends: Int32Array
   private readonly pending: (Pending | undefined)[]
-  private readonly born: Float64Array
   /** The message's place in its pushMany(), when its pending is the batch's shared one. */
   private readonly index: Int32Array
   private head = 0
@@ -25,7 +24,6 @@ export class AckFifo {
   constructor(readonly capacity: number) {
     this.ends = new Int32Array(capacity)
     this.pending = new Array(capacity).fill(undefined)
-    this.born = new Float64Array(capacity)
     this.index = new Int32Array(capacity)
   }
 
@@ -43,14 +41,13 @@ export class AckFifo {
     return this.runs
   }
 
-  push(end: number, pending: Pending | undefined, born: number, index = 0): void {
+  push(end: number, pending: Pending | undefined, index = 0): void {
     if (this.count === this.capacity) {
       throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
     }
     const slot = (this.head + this.count) % this.capacity
     this.ends[slot] = end | 0
     this.pending[slot] = pending
-    this.born[slot] = born
     this.index[slot] = index
     this.count++
     if (isRun(pending)) this.runs++
@@ -59,11 +56,6 @@ export class AckFifo {
   /** Whether the oldest entry's record ends at or before `cursor` (modular compare). */
   headEndsBy(cursor: number): boolean {
     return this.count > 0 && ((this.ends[this.head] - cursor) | 0) <= 0
-  }
-
-  /** The oldest entry's push timestamp (0 when it was not sampled). */
-  get headBorn(): number {
-    return this.born[this.head]
   }
 
   /** The oldest entry's index in its pushMany(). */

@@ -4,6 +4,13 @@ import { Queue } from './queue.js'
 export type { ConsumeOptions, ConsumeResult, Envelope } from './consume.js'
 export type { DeadLetter, PauseInfo, QueueEvents } from './events.js'
 export { type HandlerIn, type HandlerOut, type HandlerRef, handlerUrl } from './handler-ref.js'
+export type {
+  DurationSummary,
+  MessageSample,
+  MetricsOptions,
+  QueueMetrics,
+  SampleObserver,
+} from './metrics.js'
 export type { QueueOptions, Threads } from './options.js'
 export type { PushManyOptions, PushOptions, RunOptions, StopReport } from './queue.js'
 export { Queue } from './queue.js'

@@ -3,7 +3,15 @@ import type { Codec } from '../codec/index.js'
 import { ConveyorError } from '../errors.js'
 import { Completion, readCompletion } from '../lane/completion.js'
 import { deserializeError, isOwnError } from '../lane/error-wire.js'
-import { ABORT_BELL, deathsOf, STAT_SLOTS, Stat, Tag, withDeaths } from '../lane/protocol.js'
+import {
+  ABORT_BELL,
+  deathsOf,
+  STAT_SLOTS,
+  Stat,
+  statsBytes,
+  Tag,
+  withDeaths,
+} from '../lane/protocol.js'
 import {
   adoptRelease,
   createRingBuffer,
@@ -16,6 +24,7 @@ import {
   setTag,
 } from '../ring/index.js'
 import { AckFifo } from './ack-fifo.js'
+import { LaneSamples, type SampleSink } from './lane-samples.js'
 import {
   type AbortTarget,
   type Pending,
@@ -28,18 +37,14 @@ import {
   type Tracked,
 } from './pending.js'
 
-/** What a lane reports to its queue as the worker finishes messages. */
-export interface LaneOutcomes extends Settlements {
+/** What a lane reports to its queue as the worker finishes messages (and samples of them). */
+export interface LaneOutcomes extends Settlements, SampleSink {
   completed(count: number): void
-  latency(ms: number): void
   failed(error: Error, message: unknown, attempt: number): void
 }
 
 /** Records per publish at most, when the producer does not yield sooner. */
 const PUBLISH_EVERY = 64
-
-/** One message in one out of SAMPLE_EVERY gets its push → done latency measured. */
-const SAMPLE_EVERY = 16
 
 /**
  * The main-thread side of one lane: its shared memory, the records it writes, and the
@@ -71,7 +76,7 @@ export class Lane implements AbortTarget {
   private unpublishedBytes = 0
   private readonly publishBytes: number
   private flushScheduled = false
-  private sampleClock = 0
+  private readonly samples: LaneSamples
 
   constructor(
     readonly index: number,
@@ -81,8 +86,9 @@ export class Lane implements AbortTarget {
   ) {
     this.requests = createRingBuffer(capacity)
     this.completions = createRingBuffer(capacity * 2)
-    this.stats = new SharedArrayBuffer(STAT_SLOTS * 8)
-    this.statSlots = new Float64Array(this.stats)
+    this.stats = new SharedArrayBuffer(statsBytes(capacity))
+    this.statSlots = new Float64Array(this.stats, 0, STAT_SLOTS)
+    this.samples = new LaneSamples(index, this.stats, capacity, outcomes)
     this.writer = new RingWriter(this.requests)
     this.publishBytes = capacity / 16
     this.completionReader = new RingReader(this.completions)
@@ -96,6 +102,14 @@ export class Lane implements AbortTarget {
   /** Messages written and not yet settled. */
   get outstanding(): number {
     return this.fifo.size
+  }
+
+  /**
+   * Whether a watcher has something to wait for: messages in flight, or sampled records
+   * already settled (from the completion ring) whose timings come with the next RELEASE.
+   */
+  get needsWatching(): boolean {
+    return this.fifo.size > 0 || this.samples.expecting > 0
   }
 
   /** run() calls waiting for a result here: their caller is latency-sensitive. */
@@ -131,18 +145,15 @@ export class Lane implements AbortTarget {
       this.requestBytes.set(wire, at)
       length = wire.byteLength
     }
-    writer.commit(length, tag)
+    const sampled = this.samples.due()
+    writer.commit(length, sampled ? tag | Tag.SAMPLED : tag)
     if (typeof pending === 'object' && pending.tracked) {
       pending.lane = this
       pending.tagIndex = (at >> 2) - 1
       pending.end = writer.cursor
     }
-    this.fifo.push(
-      writer.cursor,
-      pending,
-      ++this.sampleClock % SAMPLE_EVERY === 0 ? performance.now() : 0,
-      index,
-    )
+    this.fifo.push(writer.cursor, pending, index)
+    if (sampled) this.samples.expect(writer.cursor)
     this.unpublishedBytes += length + HEADER_BYTES
     if (
       ++this.unpublished >= PUBLISH_EVERY ||
@@ -182,10 +193,9 @@ export class Lane implements AbortTarget {
   /** Settles every record that ends at or before `cursor` as completed. */
   private settleUpTo(cursor: number): void {
     const { fifo, outcomes } = this
+    this.samples.collect(cursor)
     let settled = 0
     while (fifo.headEndsBy(cursor)) {
-      const born = fifo.headBorn
-      if (born !== 0) outcomes.latency(performance.now() - born)
       const index = fifo.headIndex
       const p = fifo.shift()
       if (p !== undefined) settleDone(p, outcomes, index)
@@ -279,6 +289,8 @@ export class Lane implements AbortTarget {
     )
     const message = this.decodeCopy(this.requestBytes, suspect.offset, suspect.length)
     adoptRelease(this.requests, suspect.end)
+    // Its sample, if sampled: only if a worker finished it just before dying, most often none.
+    this.samples.collect(suspect.end)
     this.giveUp(error, message)
   }
 
@@ -312,6 +324,7 @@ export class Lane implements AbortTarget {
       settleUnprocessed(this.fifo.shift())
     }
     adoptRelease(this.requests, this.writer.cursor)
+    this.samples.forget()
     return messages
   }
 

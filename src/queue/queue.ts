@@ -11,6 +11,12 @@ import { batchCall, type PushCall, pushCall, type RunCall, runCall } from './cal
 import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from './consume.js'
 import { EventFence, type QueueEvents } from './events.js'
 import { Lane, type LaneOutcomes } from './lane.js'
+import {
+  Measurements,
+  type MetricsOptions,
+  type QueueMetrics,
+  type SampleObserver,
+} from './metrics.js'
 import { type QueueOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type BatchCallbacks, type RunPending, UNTRACKED } from './pending.js'
 import { LatencySampler, type QueueStats } from './stats.js'
@@ -112,6 +118,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private resizing: Promise<void> = Promise.resolve()
   private pressureClock = 0
   private readonly latency = new LatencySampler()
+  private readonly measurements = new Measurements(this.events)
   private readonly counts = {
     pushed: 0,
     completed: 0,
@@ -143,12 +150,16 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
       () => this.fill(),
       this.events,
     )
-    const { counts, events } = this
+    const { counts, events, measurements } = this
     this.outcomes = {
       completed: (n) => {
         counts.completed += n
       },
-      latency: (ms) => this.latency.add(ms),
+      sampled: (lane, latencyMs, waitMs, serviceMs) => {
+        this.latency.add(latencyMs)
+        measurements.sampled(lane, latencyMs, waitMs, serviceMs)
+      },
+      sampleDropped: () => measurements.sampleDropped(),
       fence: events,
       failed: (error, message, attempt) => {
         counts.failed++
@@ -226,6 +237,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     }
     this.startedAt = performance.now()
     this.recent = { at: this.startedAt, completed: 0, rate: 0 }
+    this.measurements.reset()
     // Samples the recent rate; also keeps the process alive while the queue runs (a pending
     // Atomics.waitAsync does not).
     this.timer = setInterval(() => this.sampleRate(), 1000)
@@ -343,7 +355,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   }
 
   private restarted(lane: Lane): void {
-    if (lane.outstanding > 0) this.watch(lane)
+    if (lane.needsWatching) this.watch(lane)
     this.admission?.flush()
     this.checkIdle()
   }
@@ -459,6 +471,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
         backlogBytes: lane.writer.backlog,
         capacityBytes: lane.writer.capacity,
         busy: uptimeMs > 0 ? Math.min(1, s[2] / uptimeMs) : 0,
+        busyMs: s[2],
         restarts: this.supervisor?.restartsOf(lane) ?? 0,
       }
     })
@@ -473,6 +486,26 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
       uptimeMs,
       lanes,
     }
+  }
+
+  /**
+   * Timings of sampled messages (one in 16 per lane), as histogram summaries in milliseconds:
+   * push → done latency, queue wait (until the handler started) and service time (the handler,
+   * every attempt). They cover the window since start() or the last `{ reset: true }`, which
+   * starts a new one after this read. Throws INVALID_OPTION for options of the wrong shape.
+   */
+  metrics(options?: MetricsOptions): QueueMetrics {
+    return this.measurements.snapshot(options)
+  }
+
+  /**
+   * Calls `observer` with each sampled message's timings as they arrive (one message in 16
+   * per lane), e.g. to feed a metrics library's histograms. It runs on the main thread while
+   * the queue settles messages: keep it cheap. One that throws is reported on 'error' and
+   * stays subscribed. Returns the function that unsubscribes it.
+   */
+  onSample(observer: SampleObserver): () => void {
+    return this.measurements.subscribe(observer)
   }
 
   /**

@@ -19,7 +19,10 @@ export class LatencySampler {
 }
 
 export interface LatencyStats {
-  /** Sampled messages the percentiles come from (1 in 16, last 4096). */
+  /**
+   * Sampled messages the percentiles come from: the last 4096 samples (one message in 16 per
+   * lane, see queue.metrics()), whatever metrics({ reset }) did.
+   */
   samples: number
   p50: number
   p90: number
@@ -39,6 +42,8 @@ export interface LaneStats {
   capacityBytes: number
   /** Share of wall time the lane's worker spent handling since start, 0..1. */
   busy: number
+  /** Milliseconds the lane's workers spent handling messages, since the lane began. */
+  busyMs: number
   /** Workers that died serving this lane. */
   restarts: number
 }
@@ -60,7 +65,7 @@ export interface QueueStats {
   backlogBytes: number
   /** Completed messages per second: since start, and over the last second. */
   rate: { total: number; recent: number }
-  /** push → done, milliseconds. */
+  /** push → done, milliseconds, of recent sampled messages (queue.metrics() has histograms). */
   latencyMs: LatencyStats
   threads: number
   uptimeMs: number

@@ -12,12 +12,13 @@ export interface WatchHost {
 }
 
 /**
- * Turns one lane's progress into settlements, for as long as it has messages in flight: apply
- * the worker's progress (`drain()`), let the queue react, then park on the WATCHED doorbell
- * until the worker releases again. No timeout is needed: the doorbell loses no wake-up, and
- * the supervisor rings it too when it adopts a dead worker's cursor.
+ * Turns one lane's progress into settlements and samples, for as long as it has messages in
+ * flight or samples to collect (`needsWatching`): apply the worker's progress (`drain()`), let
+ * the queue react, then park on the WATCHED doorbell until the worker releases again. No
+ * timeout is needed: the doorbell loses no wake-up, and the supervisor rings it too when it
+ * adopts a dead worker's cursor.
  *
- * At most one loop per lane (`lane.watching`); a lane with nothing in flight has none.
+ * At most one loop per lane (`lane.watching`); a lane with nothing to wait for has none.
  */
 export function watch(lane: Lane, host: WatchHost): void {
   if (lane.watching) return
@@ -28,11 +29,11 @@ export function watch(lane: Lane, host: WatchHost): void {
 async function watchLoop(lane: Lane, host: WatchHost): Promise<void> {
   let polls = 0
   try {
-    while (lane.outstanding > 0) {
+    while (lane.needsWatching) {
       const seen = lane.writer.released
       lane.drain()
       host.progressed()
-      if (lane.outstanding === 0) break
+      if (!lane.needsWatching) break
       if (lane.awaitingResults > 0 && polls < POLL_TURNS) {
         // Someone awaits a result: a few event-loop turns of polling answer in µs, where
         // parking costs the latency of an Atomics.waitAsync wake-up (~20 µs here).

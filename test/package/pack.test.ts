@@ -41,6 +41,7 @@ beforeAll(() => {
   expect(paths).toContain('dist/src/worker.cjs')
   expect(paths).toContain('dist/workers/lane-entry.cjs')
   expect(paths).toContain('dist/workers/lane-task.js')
+  expect(paths).toContain('dist/src/metrics/index.js')
   expect(paths).toContain('LICENSE')
   expect(paths.filter((p) => p.startsWith('dist/bench') || p.startsWith('test/'))).toEqual([])
   app = join(dir, 'app')
@@ -55,6 +56,8 @@ beforeAll(() => {
       join(dir, packed.filename),
       `typescript@${versionOf('typescript')}`,
       `@types/node@${versionOf('@types/node')}`,
+      // The optional peer that conveyor-lanes/metrics needs.
+      `prom-client@${versionOf('prom-client')}`,
     ],
     app,
   )
@@ -85,6 +88,31 @@ console.log(JSON.stringify({ doubled, acked, completed: report.completed }))
 `,
     )
     expect(run('main.mjs')).toEqual({ doubled: 42, acked: 100, completed: 101 })
+  })
+
+  it('exposes Prometheus metrics through conveyor-lanes/metrics', () => {
+    writeFileSync(
+      join(app, 'metrics.mjs'),
+      `import { createQueue } from 'conveyor-lanes'
+import { registerQueueMetrics } from 'conveyor-lanes/metrics'
+import { Registry } from 'prom-client'
+const registry = new Registry()
+const queue = createQueue({ handler: new URL('./handler.mjs', import.meta.url), threads: 1 })
+registerQueueMetrics(queue, { registry })
+await queue.start()
+for (let i = 0; i < 64; i++) await queue.push(i)
+await queue.onIdle()
+const text = await registry.metrics()
+await queue.stop()
+const value = (name) => Number(text.match(new RegExp('^' + name + ' (.*)$', 'm'))?.[1])
+console.log(JSON.stringify({
+  pushed: value('conveyor_messages_pushed_total'),
+  sampled: value('conveyor_service_seconds_count'),
+  p50: queue.metrics().service.p50 > 0,
+}))
+`,
+    )
+    expect(run('metrics.mjs')).toEqual({ pushed: 64, sampled: 4, p50: true })
   })
 
   it('runs from CommonJS: require for the handler, import() for the queue', () => {

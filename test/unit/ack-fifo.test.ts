@@ -32,21 +32,18 @@ describe('AckFifo basics', () => {
     expect(fifo.headEndsBy(0)).toBe(false)
   })
 
-  it('shifts in push order, with the pushed pending and born', () => {
+  it('shifts in push order, with the pushed pending', () => {
     const fifo = new AckFifo(4)
     const ack = () => {}
     const push: Pending = { kind: 'push', ack, nack: () => {} }
     const r = run()
-    fifo.push(8, ack, 1.5)
-    fifo.push(16, push, 0)
-    fifo.push(24, r, 3)
-    fifo.push(32, undefined, 4)
+    fifo.push(8, ack)
+    fifo.push(16, push)
+    fifo.push(24, r)
+    fifo.push(32, undefined)
     expect(fifo.size).toBe(4)
-    expect(fifo.headBorn).toBe(1.5)
     expect(fifo.shift()).toBe(ack)
-    expect(fifo.headBorn).toBe(0)
     expect(fifo.shift()).toBe(push)
-    expect(fifo.headBorn).toBe(3)
     expect(fifo.shift()).toBe(r)
     expect(fifo.shift()).toBeUndefined()
     expect(fifo.size).toBe(0)
@@ -56,7 +53,7 @@ describe('AckFifo basics', () => {
     const fifo = new AckFifo(3)
     for (let i = 1; i <= 3; i++) {
       expect(fifo.full).toBe(false)
-      fifo.push(8 * i, undefined, 0)
+      fifo.push(8 * i, undefined)
     }
     expect(fifo.full).toBe(true)
     fifo.shift()
@@ -67,9 +64,9 @@ describe('AckFifo basics', () => {
     const fifo = new AckFifo(2)
     const a = () => {}
     const b = () => {}
-    fifo.push(8, a, 0)
-    fifo.push(16, b, 0)
-    expect(() => fifo.push(24, () => {}, 0)).toThrow(/overflow/)
+    fifo.push(8, a)
+    fifo.push(16, b)
+    expect(() => fifo.push(24, () => {})).toThrow(/overflow/)
     expect(fifo.size).toBe(2)
     expect(fifo.shift()).toBe(a)
     expect(fifo.shift()).toBe(b)
@@ -78,7 +75,7 @@ describe('AckFifo basics', () => {
   it('throws on shift when empty', () => {
     const fifo = new AckFifo(2)
     expect(() => fifo.shift()).toThrow(/underflow/)
-    fifo.push(8, undefined, 0)
+    fifo.push(8, undefined)
     fifo.shift()
     expect(() => fifo.shift()).toThrow(/underflow/)
     expect(fifo.size).toBe(0)
@@ -86,11 +83,11 @@ describe('AckFifo basics', () => {
 
   it('counts only run pendings as awaiting results', () => {
     const fifo = new AckFifo(8)
-    fifo.push(8, run(), 0)
-    fifo.push(16, () => {}, 0)
-    fifo.push(24, { kind: 'push', nack: () => {} }, 0)
-    fifo.push(32, run(), 0)
-    fifo.push(40, undefined, 0)
+    fifo.push(8, run())
+    fifo.push(16, () => {})
+    fifo.push(24, { kind: 'push', nack: () => {} })
+    fifo.push(32, run())
+    fifo.push(40, undefined)
     expect(fifo.awaitingResults).toBe(2)
     fifo.shift()
     expect(fifo.awaitingResults).toBe(1)
@@ -110,11 +107,10 @@ describe('AckFifo basics', () => {
       const burst = 1 + (round % 5)
       for (let i = 0; i < burst && !fifo.full; i++) {
         const id = next++
-        fifo.push(8 * id, (() => id) as Pending, id)
+        fifo.push(8 * id, (() => id) as Pending)
       }
       const take = 1 + ((round * 7) % fifo.size)
       for (let i = 0; i < take; i++) {
-        expect(fifo.headBorn).toBe(expected)
         expect((fifo.shift() as () => number)()).toBe(expected++)
       }
     }
@@ -127,7 +123,7 @@ describe('AckFifo.headEndsBy (modular cursors)', () => {
   it('compares ends and cursors across 2^32', () => {
     const fifo = new AckFifo(4)
     const end = 8 // just past 2^32, as a u32
-    fifo.push(end, undefined, 0)
+    fifo.push(end, undefined)
     expect(fifo.headEndsBy(U32 - 8)).toBe(false)
     expect(fifo.headEndsBy(0)).toBe(false)
     expect(fifo.headEndsBy(8)).toBe(true)
@@ -136,7 +132,7 @@ describe('AckFifo.headEndsBy (modular cursors)', () => {
 
   it('treats an end below 2^32 as before a cursor that crossed it', () => {
     const fifo = new AckFifo(4)
-    fifo.push(U32 - 8, undefined, 0)
+    fifo.push(U32 - 8, undefined)
     expect(fifo.headEndsBy(U32 - 16)).toBe(false)
     expect(fifo.headEndsBy(U32 - 8)).toBe(true)
     expect(fifo.headEndsBy(0)).toBe(true)
@@ -146,7 +142,7 @@ describe('AckFifo.headEndsBy (modular cursors)', () => {
   it('accepts ends and cursors as u32 or int32 alike', () => {
     const fifo = new AckFifo(4)
     const end = U32 - 64
-    fifo.push(end | 0, undefined, 0)
+    fifo.push(end | 0, undefined)
     expect(fifo.headEndsBy(end)).toBe(true)
     expect(fifo.headEndsBy(end | 0)).toBe(true)
     expect(fifo.headEndsBy((end - 8) | 0)).toBe(false)
@@ -155,8 +151,8 @@ describe('AckFifo.headEndsBy (modular cursors)', () => {
 
   it('looks only at the oldest entry', () => {
     const fifo = new AckFifo(4)
-    fifo.push(U32 - 8, undefined, 0)
-    fifo.push(16, undefined, 0)
+    fifo.push(U32 - 8, undefined)
+    fifo.push(16, undefined)
     expect(settleUpTo(fifo, 8)).toHaveLength(1)
     expect(fifo.headEndsBy(8)).toBe(false)
     expect(settleUpTo(fifo, 16)).toHaveLength(1)
@@ -193,7 +189,6 @@ interface Entry {
   /** Absolute byte position (may pass 2^32); the FIFO sees it modulo 2^32. */
   end: number
   pending: Pending | undefined
-  born: number
 }
 
 function makePending(kind: 'none' | 'ack' | 'push' | 'run'): Pending | undefined {
@@ -222,12 +217,11 @@ describe('AckFifo against an array model', () => {
             if (op.kind === 'push') {
               const end = last + 8 * op.step
               const pending = makePending(op.pending)
-              const born = pushed.length
               if (model.length === capacity) {
-                expect(() => fifo.push(end % U32, pending, born)).toThrow(/overflow/)
+                expect(() => fifo.push(end % U32, pending)).toThrow(/overflow/)
               } else {
-                fifo.push(end % U32, pending, born)
-                model.push({ end, pending, born })
+                fifo.push(end % U32, pending)
+                model.push({ end, pending })
                 pushed.push(pending)
                 last = end
               }
@@ -254,7 +248,6 @@ describe('AckFifo against an array model', () => {
             eq(fifo.size, model.length, 'size')
             eq(fifo.full, model.length === capacity, 'full')
             eq(fifo.awaitingResults, model.filter((e) => isRunPending(e.pending)).length, 'runs')
-            if (model.length > 0) eq(fifo.headBorn, model[0].born, 'headBorn')
           }
           while (model.length > 0) {
             const entry = model.shift()!
@@ -288,7 +281,7 @@ describe('capacity invariant: ringBytes/8 entries cover a ring of minimum-size r
       while (writer.write(empty)) {
         // The lane checks `full` before every write; it must never be full while the ring has room.
         expect(fifo.full).toBe(false)
-        fifo.push(writer.cursor, undefined, 0)
+        fifo.push(writer.cursor, undefined)
         records++
         if (records > ringBytes) throw new Error('the writer never refused')
       }
@@ -328,7 +321,7 @@ describe('capacity invariant: ringBytes/8 entries cover a ring of minimum-size r
             const wasFull = fifo.full
             if (writer.write(new Uint8Array(size))) {
               eq(wasFull, false, 'FIFO full while the ring took a record')
-              fifo.push(writer.cursor, undefined, 0)
+              fifo.push(writer.cursor, undefined)
             }
             if (fifo.size * 8 > writer.backlog) throw new Error('more entries than records fit')
           }
