@@ -2,7 +2,6 @@ import type { Codec } from '../src/codec/index.js'
 import { Completion } from '../src/lane/completion.js'
 import { serializeError } from '../src/lane/error-wire.js'
 import { type RetryPolicy, Stat, Tag } from '../src/lane/protocol.js'
-import { type RingReader, RingState } from '../src/ring/index.js'
 import type { HandlerDefinition } from '../src/worker.js'
 import { customDelay, retryDelay } from './backoff.js'
 import type { CompletionWriter } from './completion-writer.js'
@@ -59,7 +58,6 @@ export class Attempts {
     private readonly completions: CompletionWriter,
     private readonly stats: Float64Array,
     private readonly retry: RetryPolicy,
-    private readonly reader: RingReader,
   ) {
     this.call = definition.handle.bind(definition)
     this.words = new Int32Array(ring.buffer, ring.byteOffset, ring.byteLength >> 2)
@@ -127,21 +125,19 @@ export class Attempts {
   private async retryFailed(err: unknown, attempt: number, record: RecordRef): Promise<Handled> {
     const { context } = this
     for (;;) {
-      // It threw once its signal fired: most likely because of it. Not a failure to retry.
       if (context.aborted) {
-        return this.reader.state === RingState.CLOSED && !this.flagged(record)
-          ? Handled.ABANDONED
-          : this.aborted(record)
+        // An AbortError is the handler answering the abort, not a failure to report.
+        const answer = isAbortError(err)
+        if (this.flagged(record)) {
+          // Its caller gave up on it: no retry, whatever it threw (a real error is reported).
+          if (!answer) await this.reportFailure(err, attempt, record, Completion.FAILED)
+          return this.aborted(record)
+        }
+        // stop() timed out and the handler gave up for it: stop() hands the message back.
+        if (answer) return Handled.ABANDONED
       }
-      this.stats[Stat.FAILED]++
       const last = attempt >= this.retry.attempts
-      await this.completions.fail(
-        last ? Completion.GAVE_UP : Completion.FAILED,
-        record.start,
-        attempt,
-        serializeError(err),
-        this.payload(record),
-      )
+      await this.reportFailure(err, attempt, record, last ? Completion.GAVE_UP : Completion.FAILED)
       if (last) return Handled.WITH_COMPLETION
       let delayMs: number
       try {
@@ -177,6 +173,22 @@ export class Attempts {
     }
   }
 
+  private reportFailure(
+    err: unknown,
+    attempt: number,
+    record: RecordRef,
+    kind: typeof Completion.FAILED | typeof Completion.GAVE_UP,
+  ): Promise<void> {
+    this.stats[Stat.FAILED]++
+    return this.completions.fail(
+      kind,
+      record.start,
+      attempt,
+      serializeError(err),
+      this.payload(record),
+    )
+  }
+
   private flagged(record: RecordRef): boolean {
     return (Atomics.load(this.words, (record.offset >> 2) - 1) & Tag.ABORTED) !== 0
   }
@@ -184,6 +196,13 @@ export class Attempts {
   private payload(record: RecordRef): Uint8Array {
     return this.ring.subarray(record.offset, record.offset + record.length)
   }
+}
+
+/** What a handler throws when it stops for its signal (ctx.signal.reason, fetch's, Node's). */
+function isAbortError(err: unknown): boolean {
+  return (
+    typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError'
+  )
 }
 
 function withCompletion(): Handled {

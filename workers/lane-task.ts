@@ -47,16 +47,7 @@ export default async function laneTask(task: Task): Promise<LaneExit> {
     const ring = Buffer.from(task.requests)
     const stats = new Float64Array(task.stats, 0, STAT_SLOTS)
     const completions = new CompletionWriter(task.completions, reader)
-    const attempts = new Attempts(
-      ring,
-      codec,
-      definition,
-      context,
-      completions,
-      stats,
-      task.retry,
-      reader,
-    )
+    const attempts = new Attempts(ring, codec, definition, context, completions, stats, task.retry)
     const samples = new SampleMailboxWriter(task.stats, SAMPLES_AT)
     const watch = new AbortWatch(new Int32Array(task.requests), new Int32Array(task.stats), reader)
     context.watch = watch

@@ -5,7 +5,7 @@ import { fixture, makeQueue, rejection, stopQueuesAfterEach, waitFor } from './h
 
 stopQueuesAfterEach()
 
-type Mode = 'quick' | 'block' | 'signal' | 'poll' | 'ignore'
+type Mode = 'quick' | 'block' | 'signal' | 'boom' | 'poll' | 'ignore'
 interface Msg {
   id: number
   mode: Mode
@@ -118,6 +118,20 @@ describe('AbortSignal', () => {
     expect(seen[0].error).toBeInstanceOf(AbortError)
     expect(failed).toEqual([])
     expect(queue.stats()).toMatchObject({ pushed: 1, completed: 0, aborted: 1, failed: 0 })
+  })
+
+  it('a running handler that throws its own error once aborted: reported, then aborted, no retry', async () => {
+    const { queue, started, finished, failed } = await startQueue({ attempts: 5 })
+    const { seen, nack } = nacks()
+    const controller = new AbortController()
+    await queue.push({ id: 40, mode: 'boom' }, { signal: controller.signal, nack })
+    await waitFor(() => started(40), 'the handler to start')
+    controller.abort()
+    await queue.onIdle()
+    expect(finished(40)).toBe(2)
+    expect(failed).toEqual([40])
+    expect(seen.map((s) => s.error.name)).toEqual(['AbortError'])
+    expect(queue.stats()).toMatchObject({ failed: 1, aborted: 1, deadLettered: 0, completed: 0 })
   })
 
   it('run() rejects at once; a CPU-bound handler sees ctx.aborted and returns early', async () => {
@@ -265,5 +279,15 @@ describe('AbortSignal', () => {
     const report = await queue.stop({ timeoutMs: 50 })
     expect(finished(31)).toBe(1)
     expect(report).toMatchObject({ pushed: 1, completed: 1, unprocessed: [] })
+  })
+
+  it('stop() past its timeout: a handler that fails for its own reason is retried as usual', async () => {
+    const { queue, started, failed } = await startQueue({ attempts: 1 })
+    await queue.push({ id: 41, mode: 'boom' })
+    await waitFor(() => started(41), 'the handler to start')
+    const report = await queue.stop({ timeoutMs: 50 })
+    // Not an answer to the abort: a failure like any other (one attempt: dead-lettered).
+    expect(failed).toEqual([41])
+    expect(report).toMatchObject({ failed: 1, deadLettered: 1, unprocessed: [] })
   })
 })
