@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { cpuCeiling } from '../tune/cpu-ceiling.js'
 
 /** A command-line mistake: printed with a hint, exit code 2. */
 export class UsageError extends Error {}
@@ -18,7 +18,8 @@ Usage:
 demo options:
   --duration <seconds>   how long the conveyor run lasts (default 20); the Piscina and
                          inline comparisons then take a fifth of it each (1..5 s)
-  --threads <n|auto>     worker threads (default auto: ${availableParallelism()} here)
+  --threads <n|auto>     worker threads (default auto: the CPUs this process may use,
+                         ${cpuCeiling().cpus} here: ${cpuCeiling().detail})
   --handler <module>     your handler module instead of the built-in order handler; it
                          receives the demo's JSON order events
   --rate <msg/s>         limit the producer's rate (default: as fast as workers take them)
@@ -69,7 +70,7 @@ export function parseDemoArgs(argv: string[]): DemoArgs {
   const threadsArg = values.threads as string | undefined
   const threads =
     threadsArg === undefined || threadsArg === 'auto'
-      ? availableParallelism()
+      ? cpuCeiling().cpus
       : number('threads', threadsArg, 0, 1)
   if (!Number.isInteger(threads))
     throw new UsageError(`--threads must be a whole number or 'auto', got '${threadsArg}'`)

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { ResourceLimits } from 'node:worker_threads'
 import { type CodecSpec, moduleHref, toWireSpec, type WireCodecSpec } from '../codec/index.js'
 import { ConveyorError, describeValue } from '../errors.js'
 import { isPowerOfTwo, MAX_CAPACITY } from '../ring/layout.js'
+import { cpuCeiling } from '../tune/cpu-ceiling.js'
 import type { HandlerRef } from './handler-ref.js'
 
 export type Threads = number | 'auto' | { min: number; max: number }
@@ -22,8 +22,9 @@ export interface QueueOptions<In = unknown, Out = unknown> {
    */
   handler: string | URL | HandlerRef<In, Out>
   /**
-   * Worker threads, one lane each. A number, 'auto' (os.availableParallelism()), or a range
-   * { min, max } that resize() may move in. At most THREADS_PER_CORE × the cores.
+   * Worker threads, one lane each. A number, 'auto' (the CPUs this process may use: its CPU
+   * affinity, capped by a cgroup CPU quota, whole CPUs), or a range { min, max } that resize()
+   * may move in. At most THREADS_PER_CORE × those CPUs.
    * @default 'auto'
    */
   threads?: Threads
@@ -108,14 +109,29 @@ export interface ResolvedOptions {
 }
 
 /**
- * Threads allowed per core. Handlers are CPU-bound: past the cores, threads only contend,
- * and each costs a worker (~10 MB) and three lane buffers (3 × laneBytes of shared memory).
+ * Threads allowed per CPU this process may use. Handlers are CPU-bound: past the CPUs, threads
+ * only contend, and each costs a worker (~10 MB) and three lane buffers (3 × laneBytes of
+ * shared memory).
  */
 export const THREADS_PER_CORE = 4
 
-/** The most threads a queue may run on this machine. */
+/**
+ * The CPUs this process may use (src/tune/cpu-ceiling.ts: the affinity, capped by a cgroup CPU
+ * quota, which os.availableParallelism() ignores on Node 20), read once per process.
+ */
+function usableCpus(): number {
+  return cpuCeiling().cpus
+}
+
+/** "this process may use 2 CPUs (cgroup v2 cpu.max 200000/100000)": where the number came from. */
+function usableCpusText(): string {
+  const { cpus, detail } = cpuCeiling()
+  return `this process may use ${cpus} CPU${cpus === 1 ? '' : 's'} (${detail})`
+}
+
+/** The most threads a queue may run in this process. */
 export function threadCeiling(): number {
-  return THREADS_PER_CORE * availableParallelism()
+  return THREADS_PER_CORE * usableCpus()
 }
 
 const RESOURCE_LIMITS: readonly (keyof ResourceLimits)[] = [
@@ -141,7 +157,7 @@ function threadCount(name: string, value: unknown): number {
   const ceiling = threadCeiling()
   if (n > ceiling) {
     throw invalid(
-      `${name} is ${n}, above the ceiling of ${ceiling} threads: ${THREADS_PER_CORE} per core, and this process may use ${availableParallelism()} cores (os.availableParallelism()). Handlers are CPU-bound, so more threads than cores only contend.`,
+      `${name} is ${n}, above the ceiling of ${ceiling} threads: ${THREADS_PER_CORE} per CPU, and ${usableCpusText()}. Handlers are CPU-bound, so more threads than CPUs only contend.`,
     )
   }
   return n
@@ -149,18 +165,18 @@ function threadCount(name: string, value: unknown): number {
 
 export function resolveMaxThreads(threads: Threads | undefined, initial: number): number {
   if (threads && typeof threads === 'object') return threads.max
-  return Math.max(initial, availableParallelism())
+  return Math.max(initial, usableCpus())
 }
 
 export function resolveThreads(threads: Threads | undefined): number {
-  if (threads === undefined || threads === 'auto') return availableParallelism()
+  if (threads === undefined || threads === 'auto') return usableCpus()
   if (typeof threads === 'number') return threadCount('threads', threads)
   if (threads && typeof threads === 'object') {
     const min = threadCount('threads.min', threads.min)
     const max = threadCount('threads.max', threads.max)
     if (min > max) throw invalid(`threads.min (${min}) must not exceed threads.max (${max})`)
-    // Until the online tuner exists, a range starts at the cores it may use.
-    return Math.max(min, Math.min(max, availableParallelism()))
+    // Until the online tuner exists, a range starts at the CPUs it may use.
+    return Math.max(min, Math.min(max, usableCpus()))
   }
   throw invalid(`threads must be a number, 'auto' or { min, max }, got ${describeValue(threads)}`)
 }

@@ -575,8 +575,9 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
 
   /**
    * Changes the number of lanes (and worker threads) while running, up to the pool's
-   * maximum (threads.max, or the cores). Removed lanes drain first. With ordering 'key' the
-   * key → lane map changes, so pushes are held until every lane is empty: per-key order holds.
+   * maximum (threads.max, or the CPUs this process may use). Removed lanes drain first. With
+   * ordering 'key' the key → lane map changes, so pushes are held until every lane is empty:
+   * per-key order holds.
    */
   resize(threads: number): Promise<void> {
     if (this.state !== 'running') return Promise.reject(this.notRunning())

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { BUILTIN_CODECS } from '../../src/codec/index.js'
@@ -10,6 +9,7 @@ import {
   THREADS_PER_CORE,
   threadCeiling,
 } from '../../src/queue/options.js'
+import { cpuCeiling } from '../../src/tune/cpu-ceiling.js'
 
 const handlerUrl = new URL('../fixtures/echo.mjs', import.meta.url)
 const handler = fileURLToPath(handlerUrl)
@@ -38,14 +38,20 @@ function expectRefused(
 }
 
 describe('threadCeiling', () => {
-  it(`is ${THREADS_PER_CORE} per available core`, () => {
-    expect(threadCeiling()).toBe(THREADS_PER_CORE * availableParallelism())
+  it(`is ${THREADS_PER_CORE} per CPU this process may use (src/tune/cpu-ceiling.ts)`, () => {
+    expect(threadCeiling()).toBe(THREADS_PER_CORE * cpuCeiling().cpus)
+  })
+
+  it('a refusal says how many CPUs, and where that number came from', () => {
+    const { cpus, detail } = cpuCeiling()
+    expectRefused(() => resolveThreads(threadCeiling() + 1), `may use ${cpus} CPU`)
+    expectRefused(() => resolveThreads(threadCeiling() + 1), `(${detail})`)
   })
 })
 
 describe('resolveOptions defaults', () => {
   it('fills every option left out', () => {
-    const cores = availableParallelism()
+    const cores = cpuCeiling().cpus
     expect(resolveOptions({ handler })).toEqual({
       handler: pathToFileURL(handler).href,
       threads: cores,
@@ -102,9 +108,9 @@ describe('resolveOptions handler', () => {
 })
 
 describe('resolveThreads', () => {
-  const cores = availableParallelism()
+  const cores = cpuCeiling().cpus
 
-  it("takes undefined and 'auto' as the available cores", () => {
+  it("takes undefined and 'auto' as the CPUs this process may use", () => {
     expect(resolveThreads(undefined)).toBe(cores)
     expect(resolveThreads('auto')).toBe(cores)
   })
@@ -114,7 +120,7 @@ describe('resolveThreads', () => {
     expect(resolveThreads(threadCeiling())).toBe(threadCeiling())
   })
 
-  it('starts a range at the cores, clamped to the range', () => {
+  it('starts a range at the CPUs, clamped to the range', () => {
     expect(resolveThreads({ min: 1, max: threadCeiling() })).toBe(cores)
     expect(resolveThreads({ min: 1, max: 1 })).toBe(1)
     expect(resolveThreads({ min: threadCeiling(), max: threadCeiling() })).toBe(threadCeiling())
