@@ -1,5 +1,6 @@
 import { ABORT_BELL, Tag } from '../src/lane/protocol.js'
 import { type RingReader, RingState } from '../src/ring/index.js'
+import type { RecordRef } from './attempt.js'
 
 /**
  * The worker's view of aborts: whether the record being handled was flagged ABORTED by the
@@ -14,9 +15,14 @@ import { type RingReader, RingState } from '../src/ring/index.js'
  * waiter loads the bell, then checks the flag, then waits on the value it loaded.
  */
 export class AbortWatch {
-  /** Int32 index of the current record's tag; -1 between records. */
-  private tagIndex = -1
+  /**
+   * The record the lane loop is handling: the loop reads into this very object, so following
+   * it costs the loop nothing. `offset` is -1 once the loop has no record.
+   */
+  readonly record: RecordRef = { offset: -1, length: 0, tag: 0, start: 0 }
   private controller: AbortController | undefined
+  /** The record (its start cursor, unique per record) the controller belongs to. */
+  private controllerFor = -1
   private armed = false
 
   constructor(
@@ -25,28 +31,19 @@ export class AbortWatch {
     private readonly reader: RingReader,
   ) {}
 
-  /** A record starts: `offset` is its payload's offset in the request ring. */
-  begin(offset: number): void {
-    this.tagIndex = (offset >> 2) - 1
-    this.controller = undefined
-  }
-
-  end(): void {
-    this.tagIndex = -1
-    this.controller = undefined
-  }
-
   /** The current record was flagged, or the ring aborted. */
   get flagged(): boolean {
+    const { offset } = this.record
     return (
-      (this.tagIndex >= 0 && (Atomics.load(this.words, this.tagIndex) & Tag.ABORTED) !== 0) ||
+      (offset >= 0 && (Atomics.load(this.words, (offset >> 2) - 1) & Tag.ABORTED) !== 0) ||
       this.reader.state === RingState.CLOSED
     )
   }
 
   get signal(): AbortSignal {
-    if (this.controller === undefined) {
+    if (this.controller === undefined || this.controllerFor !== this.record.start) {
       this.controller = new AbortController()
+      this.controllerFor = this.record.start
       this.arm()
     }
     return this.controller.signal
@@ -64,8 +61,16 @@ export class AbortWatch {
 
   private readonly woken = (): void => {
     this.armed = false
-    // The record ended meanwhile (its controller is gone) or already aborted: stop watching.
-    if (this.controller !== undefined && !this.controller.signal.aborted) this.arm()
+    // Its record ended meanwhile, or it already aborted: stop watching.
+    const { controller } = this
+    if (
+      controller !== undefined &&
+      !controller.signal.aborted &&
+      this.controllerFor === this.record.start &&
+      this.record.offset >= 0
+    ) {
+      this.arm()
+    }
   }
 
   /** Aborts the current controller if the record is flagged; true when it did. */

@@ -2,7 +2,7 @@ import { Stat, Tag } from '../src/lane/protocol.js'
 import type { SampleMailboxWriter } from '../src/lane/sample-mailbox.js'
 import { type RingReader, RingState } from '../src/ring/index.js'
 import type { AbortWatch } from './abort-watch.js'
-import { type Attempts, Handled, type RecordRef } from './attempt.js'
+import { type Attempts, Handled } from './attempt.js'
 import { waitForRecords, yieldToEventLoop } from './idle.js'
 
 /** Records per RELEASE at most: each release may wake the main thread's watcher. */
@@ -34,8 +34,9 @@ export async function runLaneLoop(
   // Release often enough that a small ring never waits for a whole batch: about one
   // release per 4 KiB of ring, at most one per RELEASE_EVERY_MAX records.
   const releaseEvery = Math.max(1, Math.min(RELEASE_EVERY_MAX, reader.capacity >> 12))
-  // One object for every record: the loop awaits each record before reading the next.
-  const record: RecordRef = { offset: 0, length: 0, tag: 0, start: 0 }
+  // One object for every record (the loop awaits each record before reading the next); the
+  // abort watch follows it.
+  const { record } = watch
   stats[Stat.READY] = 1
   let lastYield = performance.now()
   // Clock reads cost ~30 ns: take one every `checkEvery` records, every record once
@@ -52,11 +53,9 @@ export async function runLaneLoop(
       record.tag = reader.tag
       record.start = reader.start
       stats[Stat.HANDLING] = 1
-      watch.begin(record.offset)
       const sampledAt = record.tag & Tag.SAMPLED ? performance.now() : -1
       let handled = attempts.handle(record)
       if (typeof handled !== 'number') handled = await handled
-      watch.end()
       if (handled === Handled.ABANDONED) {
         // stop() aborted the lane mid-record: leave it undone, and unreleased (release()
         // would pass it), so stop() hands it back. The main thread adopts DONE as RELEASE.
