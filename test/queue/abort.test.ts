@@ -258,6 +258,32 @@ describe('AbortSignal', () => {
     expect(report).toMatchObject({ pushed: 1, completed: 0, aborted: 0, failed: 0, drained: false })
   })
 
+  it('stop() past its timeout starts no other message: the ones behind come back unprocessed', async () => {
+    // Regression: the lane loop read on once stop() had aborted the ring (after a wake-up, or
+    // within a burst of records before its next release or 5 ms turn), so messages not started
+    // at the timeout were handled after it (and one that threw then was handed back as if it
+    // had never run, its failure unreported). Several rounds: the window depends on timing.
+    for (let round = 0; round < 4; round++) {
+      const { queue, started, finished } = await startQueue()
+      await queue.push({ id: 32, mode: 'poll' })
+      await queue.push({ id: 33, mode: 'quick' })
+      await queue.push({ id: 34, mode: 'quick' })
+      const until = performance.now() + 30_000
+      while (!started(32) && performance.now() < until) await new Promise(setImmediate)
+      const report = await queue.stop({ timeoutMs: 0 })
+      expect(finished(32)).toBe(1)
+      expect([started(33), started(34)]).toEqual([false, false])
+      expect(report).toMatchObject({
+        pushed: 3,
+        completed: 1,
+        unprocessed: [
+          { id: 33, mode: 'quick' },
+          { id: 34, mode: 'quick' },
+        ],
+      })
+    }
+  })
+
   it('stop() past its timeout: a CPU-bound handler polling ctx.aborted returns, and completes', async () => {
     const { queue, started, finished } = await startQueue()
     await queue.push({ id: 31, mode: 'poll' })
