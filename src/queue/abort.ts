@@ -103,6 +103,11 @@ export class BatchSignal implements Member {
     return p
   }
 
+  /** pushMany() resolved: an empty batch has no member whose settlement would leave. */
+  readonly written = (): void => {
+    if (this.members.length === 0) this.leave()
+  }
+
   /** pushMany() rejected: members never written will not settle. */
   readonly refused = (error: unknown): never => {
     for (const p of this.members) {

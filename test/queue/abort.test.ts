@@ -247,6 +247,24 @@ describe('AbortSignal', () => {
     expect(queue.stats()).toMatchObject({ pushed: 900, completed: 900, aborted: 0 })
   })
 
+  it('an empty pushMany() leaves no listener on its signal; withdrawn while waiting, it rejects', async () => {
+    // Regression: pushMany([], { signal }) resolved with its listener still on the signal (no
+    // member's settlement would ever remove it).
+    const { queue } = await startQueue()
+    const controller = new AbortController()
+    await queue.pushMany([], { signal: controller.signal })
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    queue.pause()
+    const waiting = queue.pushMany([], { signal: controller.signal })
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1)
+    controller.abort()
+    expect(await rejection(waiting)).toMatchObject({ name: 'AbortError', accepted: 0 })
+    queue.resume()
+    await queue.onIdle()
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    expect(queue.stats()).toMatchObject({ pushed: 0, aborted: 0 })
+  })
+
   it('stop() past its timeout aborts ctx.signal; an aborted handler hands its message back', async () => {
     const { queue, started, finished } = await startQueue()
     await queue.push({ id: 30, mode: 'signal' })
