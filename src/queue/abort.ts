@@ -56,8 +56,8 @@ export class Aborts {
       const members = new Set<Member>()
       const listener = () => {
         this.bySignal.delete(signal)
-        const error = abortError(signal)
-        for (const m of members) m.abort(error)
+        // One error per call: a batch's rejection writes its own `accepted` on it.
+        for (const m of members) m.abort(abortError(signal))
       }
       entry = { members, listener }
       this.bySignal.set(signal, entry)
