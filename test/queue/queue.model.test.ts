@@ -7,76 +7,85 @@ import { fixture, sleep } from './helpers.js'
 /*
  * Model-based test of the public Queue. Each fast-check run starts a real queue (small lanes,
  * so pushes wait for room and the largest message is a lane's limit), runs a generated list of
- * commands — push (awaited, or fired in bursts), pushMany (batches of 0..12 messages: one key,
- * a key function or none; ack(index), nack(error, index, message) or not; sometimes invalid as a
- * whole), run(), abort (of one of a few AbortControllers whose signals the calls above take,
- * some shared by several calls; after an abort the slot keeps the aborted signal or gets a new
- * one), pause/resume, resize, short waits — then always stop() (sometimes aborting a signal as
- * it starts), and compares everything the queue reported with what the messages' plans call
- * for. The plan travels in the message (see test/fixtures/model-handler.mjs); the handler counts
- * calls and throws, records first deliveries, whether a call is running and how the last one
- * ended, all in shared memory. Right after each abort() the test copies the handler's calls and
- * running flags: "at the abort" below means that copy (the queue's abort listener has set its
- * records' flags by then: it runs inside abort()).
+ * commands — push (awaited, or fired in bursts), pushMany (batches of 0..12 messages: one key, a
+ * key function or none; ack(index), and nack(error, index, message) or not; now and then invalid
+ * as a whole), run(), abort (of one of 3 AbortController slots whose signals the calls above
+ * take, so one signal often serves several calls; at once, or 1..10 ms later while the next
+ * commands run; then the slot keeps its fired signal, so later calls are refused, or gets a new
+ * one), race (maybe a slow message, then calls of one key behind it on one signal, then that
+ * signal's abort in the same tick or a few ms later), pause/resume, resize, short waits — then
+ * always stop() (a third of the runs also abort a slot as it starts, or 1 / 5 ms into it), and
+ * compares everything the queue reported with what the messages' plans call for. The plan
+ * travels in the message (see test/fixtures/model-handler.mjs: 'w' waits for ctx.signal or a
+ * few ms, then throws or returns; 'y' returns either way); the handler counts calls and throws,
+ * records first deliveries, whether a call is running and how the last one ended, all in shared
+ * memory. Right after each abort() returns the test copies the handler's call counts and running
+ * flags: "at the abort" below means that copy (the queue's abort listener runs inside abort(),
+ * so every record of that signal is flagged by then).
  *
  * Properties, per run:
  *  1. every accepted message ends exactly once: completed (ack, ack(index), run() resolves),
- *     dead-lettered (event + nack), given up (run() rejects with the handler's error or
- *     WORKER_DIED: report.rejected), aborted (nack / nack(index) with an AbortError; nothing for
- *     an ack-only call), or returned by stop() (report.unprocessed; a run() then rejects with
- *     QUEUE_STOPPED, or already did with its AbortError) — and the ending is one its plan
- *     allows. A run() rejected by its abort tells nothing itself: its ending is read from the
- *     handler's memory (last call returned: completed; threw: given up if every throw was a
- *     'failed' event, else aborted; exited: given up at the death limit, else aborted); one never
- *     handled nor returned may have been withdrawn or skipped, so report.pushed and
- *     report.aborted may both exceed the definite counts, by the same number, at most the
- *     number of such runs;
+ *     dead-lettered ('dead-letter' + nack), given up (run() rejects with the handler's error or
+ *     WORKER_DIED: report.rejected), aborted (nack / nack(index) with an AbortError; silently for
+ *     an ack-only call), or handed back by stop() (report.unprocessed; a run() then rejects with
+ *     QUEUE_STOPPED, unless its AbortError came first) — an ending its plan allows. A run()
+ *     rejected by its abort says nothing of its message: the ending is read from the handler's
+ *     memory (last call returned: completed; threw: given up if each throw was a 'failed' event,
+ *     else aborted; exited: given up at the death limit, else aborted); one neither handled nor
+ *     returned was withdrawn or skipped, which the test cannot tell apart, so report.pushed and
+ *     report.aborted may both exceed the definite counts by the same number, at most the number
+ *     of such runs;
  *  2. a call that rejected left nothing behind: no ack, no nack, no dead letter, never handled,
- *     not returned; a call made with an already aborted signal rejects with an AbortError
- *     (code ABORT_ERR); one aborted while it waits rejects with one too; one turn of the event
- *     loop after an abort, no call made before it with that signal is pending (waiting calls
- *     are withdrawn, run() rejects at once);
- *  3. pushMany: a valid batch resolves, or rejects with `accepted` = k, an integer < its length:
- *     messages 0..k-1 were accepted (each ends exactly once), k.. left nothing behind; an
- *     invalid one (a message over the lane limit, a key function returning NaN) rejects whole
- *     (MESSAGE_TOO_LARGE / INVALID_OPTION, no `accepted`); ack(index) / nack(…, index, message)
- *     fire once per message, with its own index and message;
+ *     not returned; a call made with a fired signal rejects with an AbortError (code ABORT_ERR);
+ *     an AbortError comes only from the call's own signal; one turn of the event loop after an
+ *     abort, no call made with that signal is pending (a waiting one is withdrawn, a run()
+ *     rejects at once);
+ *  3. pushMany: a valid batch resolves, or rejects with `accepted` = k, an integer below its
+ *     length (0 for an empty batch): messages 0..k-1 were accepted (and each ends exactly once),
+ *     the others left nothing behind; an invalid batch (a message over the lane limit, a key
+ *     function returning NaN) is refused whole with MESSAGE_TOO_LARGE / INVALID_OPTION and no
+ *     `accepted` (or an AbortError, its signal having fired); ack(index) / nack(…, index,
+ *     message) fire at most once per message, each with its own index and message;
  *  4. counts: report.pushed counts accepted messages; completed, deadLettered, rejected, aborted
- *     and failed match the endings and events above (within 1.'s allowance), and
- *     completed + deadLettered + rejected + aborted + unprocessed adds up to pushed;
- *  5. ordering 'key': per key (batches' keys included), messages are first handed to the
- *     handler in push order once those skipped for their abort are left out, and acks / nacks
- *     fire in push order;
+ *     and failed match the endings and events above (within 1.'s allowance), and completed +
+ *     deadLettered + rejected + aborted + unprocessed adds up to pushed;
+ *  5. ordering 'key': per key (batches' keys included), the messages handed to the handler
+ *     were first handed to it in push order, the skipped ones left out (a prefix of the rest),
+ *     and acks / nacks fire in push order;
  *  6. handler calls, throws, 'failed' events and worker exits match the plans;
  *  7. after stop(), no 'abort' listener is left on any controller's signal.
  *
- * What an abort allows. A message whose signal fired while it was in a lane (accepted, call
- * made before the abort) races with its handling; either outcome is accepted where both are
- * legal, and no more:
- *  - it ends exactly once, as completed, aborted, unprocessed, or — only if its final attempt
- *    had begun at the abort — dead-lettered / given up: a 't' plan's last throw was counted at
- *    the abort (calls at the abort ≥ its calls to the end: the worker checks the flag after the
- *    throw), an 'E' plan's fatal delivery may have read the record just before the flag
+ * What an abort allows. The abort of a message's signal while it is in a lane (accepted, its
+ * call made before the abort) races with its handling. Where both outcomes are legal the test
+ * accepts either, and only these:
+ *  - it ends exactly once: completed, aborted or unprocessed; dead-lettered / given up only if
+ *    its final attempt had begun at the abort: for a 't' plan its last throw was counted by then
+ *    (calls at the abort ≥ its calls to the end: the worker reads the flag after the throw), for
+ *    an 'E' plan the fatal delivery may have read the record just before the flag was set
  *    (calls at the abort ≥ calls to the end - 1);
- *  - at most one handler call begins after the abort (a record read just before the flag was
- *    set, or the next attempt after a backoff);
- *  - aborted: after no handler call, or after a call that threw (then that throw is no 'failed'
- *    event) or exited (the redelivery was skipped); never after a call that returned;
+ *  - at most one handler call begins after the abort: a record read just before the flag was
+ *    set, or the next attempt after a backoff (the worker does not read the flag in between);
+ *  - aborted: after no handler call, after a call that threw (that throw is then no 'failed'
+ *    event), or after one that exited (the redelivery was skipped); never after a call that
+ *    returned, nor with an 'E' plan's last death;
  *  - ordering 'key': if a message of the same key pushed before it was running at the abort,
- *    it had not been read yet, so it must be skipped: aborted (or unprocessed) with no call;
- *  - a message is aborted only if its own signal fired; a 'w' / 'y' handler sees ctx.signal
- *    abort only for its own signal or stop() past its timeout (not when the report says drained);
- *    a 'w' that saw it threw, so it never completes then.
- * Also, independent of signals: stop() past its timeout aborts running handlers: a 't' or 'w'
- * call that throws then (or a retry that began just before) leaves its message unprocessed,
- * that throw is no 'failed' event. A message comes back unprocessed only after calls that threw
- * or exited ('t': at most min(k, attempts), 'w' and 'e': 1, 'E': attempts - 1).
+ *    the worker had not read it yet, so it is skipped: aborted, or unprocessed, with no call (a
+ *    '' message: never acked);
+ *  - only a message whose own signal fired is aborted; a 'w' / 'y' handler sees ctx.signal
+ *    abort only for its own signal or for stop() past its timeout (never when the report says
+ *    drained); a 'w' that saw it threw, so it does not complete.
+ * Independent of signals, stop() past its timeout (report.drained false) aborts the lanes: a 't'
+ * attempt or a 'w' wait that throws then leaves its message unprocessed, and that throw is no
+ * 'failed' event (the record may have been read just before the abort, and a retry may begin
+ * just after it). A message comes back unprocessed only after calls that all threw or exited:
+ * 't' at most min(k, attempts) calls, 'w' and 'e' 1, 'E' attempts - 1, other plans none.
  *
  * CONVEYOR_MODEL_EXCLUDE=flood,pause,resize (or all) leaves out what triggers the defects known
  * on 2026-11-25 ('' floods, a throwing 'pause' listener, stop() while a resize is in flight), to
  * check the test itself or look past one defect. MODEL_RUNS widens a run; MODEL_SEED, MODEL_PATH
  * and MODEL_REPLAY (fast-check's seed, path and the commands' replayPath) replay a failure,
- * though timing makes some failures flaky; MODEL_DEBUG=1 prints a line per run.
+ * though timing makes some failures flaky; MODEL_DEBUG=1 prints a line per run, and at the end
+ * how often each case the properties speak of came up.
  */
 
 const LANE_BYTES = 4096
