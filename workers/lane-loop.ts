@@ -48,7 +48,9 @@ export async function runLaneLoop(
     let sinceCheck = 0
     let lastCheck = busySince
     let answeredRun = false
-    while ((record.offset = reader.next()) >= 0) {
+    // Once stop() aborted the ring (CLOSED), start no other record: the loop may get here
+    // after a wake-up or mid-burst, and the rest must stay in the ring for stop() to hand back.
+    while (!aborted(reader) && (record.offset = reader.next()) >= 0) {
       record.length = reader.length
       record.tag = reader.tag
       record.start = reader.start
@@ -98,4 +100,9 @@ export async function runLaneLoop(
       lastYield = performance.now()
     }
   }
+}
+
+/** stop() aborted the ring: a call, so that TypeScript does not narrow `reader.state`. */
+function aborted(reader: RingReader): boolean {
+  return reader.state === RingState.CLOSED
 }

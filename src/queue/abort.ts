@@ -56,8 +56,8 @@ export class Aborts {
       const members = new Set<Member>()
       const listener = () => {
         this.bySignal.delete(signal)
-        const error = abortError(signal)
-        for (const m of members) m.abort(error)
+        // One error per call: a batch's rejection writes its own `accepted` on it.
+        for (const m of members) m.abort(abortError(signal))
       }
       entry = { members, listener }
       this.bySignal.set(signal, entry)
@@ -101,6 +101,11 @@ export class BatchSignal implements Member {
     this.members.push(p)
     this.remaining++
     return p
+  }
+
+  /** pushMany() resolved: an empty batch has no member whose settlement would leave. */
+  readonly written = (): void => {
+    if (this.members.length === 0) this.leave()
   }
 
   /** pushMany() rejected: members never written will not settle. */

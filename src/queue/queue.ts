@@ -296,7 +296,9 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     }
     if (signal.aborted) return Promise.reject(abortError(signal))
     const batch = this.aborts!.batch(signal, callbacks ?? NO_CALLBACKS)
-    return admission.enqueueMany(messages, keys, batch.pendingAt, batch).catch(batch.refused)
+    return admission
+      .enqueueMany(messages, keys, batch.pendingAt, batch)
+      .then(batch.written, batch.refused)
   }
 
   /**

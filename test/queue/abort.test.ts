@@ -261,6 +261,24 @@ describe('AbortSignal', () => {
     expect(queue.stats()).toMatchObject({ pushed: 900, completed: 900, aborted: 0 })
   })
 
+  it('an empty pushMany() leaves no listener on its signal; withdrawn while waiting, it rejects', async () => {
+    // Regression: pushMany([], { signal }) resolved with its listener still on the signal (no
+    // member's settlement would ever remove it).
+    const { queue } = await startQueue()
+    const controller = new AbortController()
+    await queue.pushMany([], { signal: controller.signal })
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    queue.pause()
+    const waiting = queue.pushMany([], { signal: controller.signal })
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1)
+    controller.abort()
+    expect(await rejection(waiting)).toMatchObject({ name: 'AbortError', accepted: 0 })
+    queue.resume()
+    await queue.onIdle()
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    expect(queue.stats()).toMatchObject({ pushed: 0, aborted: 0 })
+  })
+
   it('stop() past its timeout aborts ctx.signal; an aborted handler hands its message back', async () => {
     const { queue, started, finished } = await startQueue()
     await queue.push({ id: 30, mode: 'signal' })
@@ -270,6 +288,32 @@ describe('AbortSignal', () => {
     expect(finished(30)).toBe(2)
     expect(report.unprocessed).toEqual([{ id: 30, mode: 'signal' }])
     expect(report).toMatchObject({ pushed: 1, completed: 0, aborted: 0, failed: 0, drained: false })
+  })
+
+  it('stop() past its timeout starts no other message: the ones behind come back unprocessed', async () => {
+    // Regression: the lane loop read on once stop() had aborted the ring (after a wake-up, or
+    // within a burst of records before its next release or 5 ms turn), so messages not started
+    // at the timeout were handled after it (and one that threw then was handed back as if it
+    // had never run, its failure unreported). Several rounds: the window depends on timing.
+    for (let round = 0; round < 4; round++) {
+      const { queue, started, finished } = await startQueue()
+      await queue.push({ id: 32, mode: 'poll' })
+      await queue.push({ id: 33, mode: 'quick' })
+      await queue.push({ id: 34, mode: 'quick' })
+      const until = performance.now() + 30_000
+      while (!started(32) && performance.now() < until) await new Promise(setImmediate)
+      const report = await queue.stop({ timeoutMs: 0 })
+      expect(finished(32)).toBe(1)
+      expect([started(33), started(34)]).toEqual([false, false])
+      expect(report).toMatchObject({
+        pushed: 3,
+        completed: 1,
+        unprocessed: [
+          { id: 33, mode: 'quick' },
+          { id: 34, mode: 'quick' },
+        ],
+      })
+    }
   })
 
   it('stop() past its timeout: a CPU-bound handler polling ctx.aborted returns, and completes', async () => {

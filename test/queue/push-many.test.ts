@@ -171,6 +171,38 @@ describe('pushMany()', () => {
     expect(queue.stats().completed).toBe(accepted)
   })
 
+  it('batches refused by one shared signal each say their own accepted', async () => {
+    // Regression: every call aborted by one signal got the same AbortError object, and each
+    // batch's withdrawal wrote its `accepted` on it: all said the last batch's count.
+    const gate = new Int32Array(new SharedArrayBuffer(4))
+    const { queue } = await startQueue({ threads: 1, laneBytes: 4096, gate })
+    const pad = 'a'.repeat(300)
+    const controller = new AbortController()
+    const { signal } = controller
+    const first = queue.pushMany(
+      ids(20).map((m) => ({ ...m, pad })),
+      { signal },
+    )
+    const second = queue.pushMany(
+      ids(5, 100).map((m) => ({ ...m, pad })),
+      { signal },
+    )
+    const accepted = queue.stats().pushed
+    expect(accepted).toBeGreaterThan(0)
+    expect(accepted).toBeLessThan(20)
+    controller.abort()
+    const errors = [await rejection(first), await rejection(second)]
+    expect(errors[0]).toMatchObject({ name: 'AbortError', accepted })
+    expect(errors[1]).toMatchObject({ name: 'AbortError', accepted: 0 })
+    expect(errors[0]).not.toBe(errors[1])
+    Atomics.store(gate, 0, 1)
+    Atomics.notify(gate, 0)
+    await queue.onIdle()
+    const stats = queue.stats()
+    expect(stats.pushed).toBe(accepted)
+    expect(stats.completed + stats.aborted).toBe(accepted)
+  })
+
   it('refuses before start and after stop', async () => {
     const { queue } = await startQueue()
     await queue.stop()
