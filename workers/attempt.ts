@@ -7,7 +7,19 @@ import { customDelay, retryDelay } from './backoff.js'
 import type { CompletionWriter } from './completion-writer.js'
 import type { LaneContext } from './context.js'
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+/** Waits `ms`, or less if `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
 
 /** One request record, as the lane loop read it. */
 export interface RecordRef {
@@ -125,18 +137,19 @@ export class Attempts {
   private async retryFailed(err: unknown, attempt: number, record: RecordRef): Promise<Handled> {
     const { context } = this
     for (;;) {
+      const last = attempt >= this.retry.attempts
       if (context.aborted) {
         // An AbortError is the handler answering the abort, not a failure to report.
         const answer = isAbortError(err)
-        if (this.flagged(record)) {
-          // Its caller gave up on it: no retry, whatever it threw (a real error is reported).
+        if (this.flagged(record) && (answer || !last)) {
+          // Its caller gave up on it: no retry (a real error is still reported). A real error
+          // on the last attempt gives up as usual, below: there was no retry to prevent.
           if (!answer) await this.reportFailure(err, attempt, record, Completion.FAILED)
           return this.aborted(record)
         }
         // stop() timed out and the handler gave up for it: stop() hands the message back.
         if (answer) return Handled.ABANDONED
       }
-      const last = attempt >= this.retry.attempts
       await this.reportFailure(err, attempt, record, last ? Completion.GAVE_UP : Completion.FAILED)
       if (last) return Handled.WITH_COMPLETION
       let delayMs: number
@@ -155,7 +168,10 @@ export class Attempts {
         )
         return Handled.WITH_COMPLETION
       }
-      if (delayMs > 0) await sleep(delayMs)
+      // An abort (its caller's, or stop() past its timeout) cuts the backoff short, and then
+      // no further attempt is made: its caller gave up on it, or stop() hands it back.
+      if (delayMs > 0) await sleep(delayMs, context.signal)
+      if (context.aborted) return this.flagged(record) ? this.aborted(record) : Handled.ABANDONED
       context.attempt = ++attempt
       let result: unknown
       try {

@@ -98,5 +98,8 @@ export class CompletionWriter {
     }
     writer.commit(writeCompletion(this.out, at, start, attempt, text, rest), kind)
     writer.publish()
+    // The main thread drains completions when RELEASE moves; a failed attempt's record stays
+    // unreleased through its backoff, so ring it now or 'failed' would wait for the retry.
+    if (kind === Completion.FAILED) this.requests.ring()
   }
 }

@@ -5,7 +5,7 @@ import { fixture, makeQueue, rejection, stopQueuesAfterEach, waitFor } from './h
 
 stopQueuesAfterEach()
 
-type Mode = 'quick' | 'block' | 'signal' | 'boom' | 'poll' | 'ignore'
+type Mode = 'quick' | 'block' | 'signal' | 'boom' | 'flaky' | 'poll' | 'ignore'
 interface Msg {
   id: number
   mode: Mode
@@ -21,12 +21,14 @@ function shared() {
   }
 }
 
-async function startQueue(options: { threads?: number; attempts?: number } = {}) {
+async function startQueue(
+  options: { threads?: number; attempts?: number; backoffMs?: number } = {},
+) {
   const s = shared()
   const queue = makeQueue({
     handler: fixture('abortable.mjs'),
     threads: options.threads ?? 1,
-    retry: { attempts: options.attempts ?? 3, backoffMs: 1 },
+    retry: { attempts: options.attempts ?? 3, backoffMs: options.backoffMs ?? 1, jitter: false },
     workerData: { started: s.started.buffer, finished: s.finished.buffer, gate: s.gate.buffer },
   }) as Queue<Msg, unknown>
   const failed: number[] = []
@@ -38,9 +40,10 @@ async function startQueue(options: { threads?: number; attempts?: number } = {})
     Atomics.store(s.gate, 0, 1)
     Atomics.notify(s.gate, 0)
   }
-  const started = (id: number) => Atomics.load(s.started, id) === 1
+  const calls = (id: number) => Atomics.load(s.started, id)
+  const started = (id: number) => calls(id) >= 1
   const finished = (id: number) => Atomics.load(s.finished, id)
-  return { queue, openGate, started, finished, failed, deadLetters }
+  return { queue, openGate, started, calls, finished, failed, deadLetters }
 }
 
 function nacks() {
@@ -132,6 +135,19 @@ describe('AbortSignal', () => {
     expect(failed).toEqual([40])
     expect(seen.map((s) => s.error.name)).toEqual(['AbortError'])
     expect(queue.stats()).toMatchObject({ failed: 1, aborted: 1, deadLettered: 0, completed: 0 })
+  })
+
+  it('no further attempt once aborted during a retry backoff', async () => {
+    const { queue, calls, failed } = await startQueue({ attempts: 3, backoffMs: 60_000 })
+    const { seen, nack } = nacks()
+    const controller = new AbortController()
+    await queue.push({ id: 42, mode: 'flaky' }, { signal: controller.signal, nack })
+    await waitFor(() => failed.length === 1, 'the first attempt to fail')
+    controller.abort()
+    // The 60 s backoff is not waited out: the abort ends it at the next look.
+    await queue.stop({ timeoutMs: 100 })
+    expect(calls(42)).toBe(1)
+    expect(failed).toEqual([42])
   })
 
   it('run() rejects at once; a CPU-bound handler sees ctx.aborted and returns early', async () => {

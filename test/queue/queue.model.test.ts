@@ -65,9 +65,10 @@ import { fixture, sleep } from './helpers.js'
  *    (calls at the abort ≥ calls to the end - 1);
  *  - at most one handler call begins after the abort: a record read just before the flag was
  *    set, or the next attempt after a backoff (the worker does not read the flag in between);
- *  - aborted: after no handler call, after a call that threw (that throw is then no 'failed'
- *    event), or after one that exited (the redelivery was skipped); never after a call that
- *    returned, nor with an 'E' plan's last death;
+ *  - aborted: after no handler call, after a call that threw, or after one that exited (the
+ *    redelivery was skipped); never after a call that returned, nor with an 'E' plan's last
+ *    death. A throw is a 'failed' event unless it is an AbortError answering the abort (a 'w'
+ *    that saw ctx.signal): a 't' throw is reported even when its message ends aborted;
  *  - ordering 'key': if a message of the same key pushed before it was running at the abort,
  *    the worker had not read it yet, so it is skipped: aborted, or unprocessed, with no call (a
  *    '' message: never acked);
@@ -75,9 +76,9 @@ import { fixture, sleep } from './helpers.js'
  *    abort only for its own signal or for stop() past its timeout (never when the report says
  *    drained); a 'w' that saw it threw, so it does not complete.
  * Independent of signals, stop() past its timeout (report.drained false) aborts the lanes: a 't'
- * attempt or a 'w' wait that throws then leaves its message unprocessed, and that throw is no
- * 'failed' event (the record may have been read just before the abort, and a retry may begin
- * just after it). A message comes back unprocessed only after calls that all threw or exited:
+ * attempt that throws then (or whose retry backoff the abort cuts short) leaves its message
+ * unprocessed, its throw reported as 'failed'; a 'w' wait that throws for it leaves its message
+ * unprocessed with no 'failed' event (the record may have been read just before the abort). A message comes back unprocessed only after calls that all threw or exited:
  * 't' at most min(k, attempts) calls, 'w' and 'e' 1, 'E' attempts - 1, other plans none.
  *
  * CONVEYOR_MODEL_EXCLUDE=flood,pause,resize (or all) leaves out what triggers the defects known
@@ -1061,7 +1062,8 @@ function check(h: Harness, report: StopReport): string[] {
           ambiguousRuns++
           cover('run() aborted unseen (withdrawn or skipped)')
         } else if (last === RETURNED) end = 'completed'
-        else if (last === THREW) end = failed.length === throws ? 'rejected' : 'aborted'
+        // A throw is reported either way; only a 't' plan's last attempt gives up.
+        else if (last === THREW) end = plan.p === 't' && throws >= attempts ? 'rejected' : 'aborted'
         else if (last === EXITED) end = plan.p === 'E' && calls >= attempts ? 'rejected' : 'aborted'
         else fail(s, `handled ${calls}×, the last call ended as ${last}`)
         if (end === undefined) {
@@ -1131,13 +1133,14 @@ function check(h: Harness, report: StopReport): string[] {
         if (calls > 0 && last !== THREW && last !== EXITED)
           fail(s, `aborted after ${calls} calls, the last of which returned`)
         if (plan.p === 'E' && calls >= attempts) fail(s, `aborted after ${calls} deaths`)
-        if (calls > 0 && last === THREW) unreported = 1
+        // Only an AbortError answering the abort (a 'w' that saw ctx.signal) is no 'failed'.
+        if (calls > 0 && last === THREW && plan.p === 'w') unreported = 1
         break
       case 'unprocessed':
         if (up > 1) fail(s, `returned unprocessed ${up} times`)
         if (calls > callsIfUnprocessed(plan, attempts) || (calls > 0 && last === RETURNED))
           fail(s, `returned unprocessed after ${calls} handler calls (the last ended as ${last})`)
-        if (calls > 0 && last === THREW) unreported = 1
+        if (calls > 0 && last === THREW && plan.p === 'w') unreported = 1
         if (calls > 0) cover('unprocessed after a call')
         break
     }
