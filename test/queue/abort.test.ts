@@ -144,10 +144,22 @@ describe('AbortSignal', () => {
     await queue.push({ id: 42, mode: 'flaky' }, { signal: controller.signal, nack })
     await waitFor(() => failed.length === 1, 'the first attempt to fail')
     controller.abort()
-    // The 60 s backoff is not waited out: the abort ends it at the next look.
-    await queue.stop({ timeoutMs: 100 })
+    // The 60 s backoff (5 s: maxBackoffMs) is not waited out: the abort cuts it short.
+    await queue.onIdle()
     expect(calls(42)).toBe(1)
     expect(failed).toEqual([42])
+    expect(seen.map((s) => s.error.name)).toEqual(['AbortError'])
+    expect(queue.stats()).toMatchObject({ failed: 1, aborted: 1, completed: 0 })
+  })
+
+  it('stop() past its timeout cuts a retry backoff short and hands the message back', async () => {
+    const { queue, calls, failed } = await startQueue({ attempts: 3, backoffMs: 60_000 })
+    await queue.push({ id: 43, mode: 'flaky' })
+    await waitFor(() => failed.length === 1, 'the first attempt to fail')
+    const report = await queue.stop({ timeoutMs: 50 })
+    expect(calls(43)).toBe(1)
+    expect(report.unprocessed).toEqual([{ id: 43, mode: 'flaky' }])
+    expect(report).toMatchObject({ failed: 1, completed: 0, aborted: 0 })
   })
 
   it('run() rejects at once; a CPU-bound handler sees ctx.aborted and returns early', async () => {
