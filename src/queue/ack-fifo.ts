@@ -45,7 +45,9 @@ export class AckFifo {
     if (this.count === this.capacity) {
       throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
     }
-    const slot = (this.head + this.count) % this.capacity
+    // A compare, not `%`: an integer division per message shows in push → ack.
+    let slot = this.head + this.count
+    if (slot >= this.capacity) slot -= this.capacity
     this.ends[slot] = end | 0
     this.pending[slot] = pending
     this.index[slot] = index
@@ -68,7 +70,7 @@ export class AckFifo {
     if (this.count === 0) throw new Error('ack FIFO underflow (a conveyor bug)')
     const p = this.pending[this.head]
     this.pending[this.head] = undefined
-    this.head = (this.head + 1) % this.capacity
+    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1
     this.count--
     if (isRun(p)) this.runs--
     return p

@@ -234,8 +234,9 @@ export class Admission {
     const unkeyed = !this.byKey || keys === undefined
     let lane: Lane | undefined
     let stretch = 0
+    let i = w.next
     try {
-      for (let i = w.next; i < wires.length; i++) {
+      for (; i < wires.length; i++) {
         const key = keys === undefined ? undefined : keys[i]
         const pending = pendings === undefined ? shared : pendings[i]
         let next = this.dispatcher.pick(key)
@@ -250,10 +251,11 @@ export class Admission {
           stretch = 0
         }
         stretch++
-        w.next = i + 1
       }
       return true
     } finally {
+      // Message i was not written (no room, or a throw): the batch goes on from it.
+      w.next = i
       if (stretch > 0) this.host.accepted(lane!, stretch)
     }
   }
