@@ -11,7 +11,6 @@ export const HELP = `conveyor — consume messages in parallel on every core
 
 Usage:
   conveyor [demo] [options]     run the demo pipeline (the default; npm start)
-  conveyor bench [options]      run the benchmarks (npm run bench)
   conveyor --help
   conveyor --version
 
@@ -25,10 +24,8 @@ demo options:
   --rate <msg/s>         limit the producer's rate (default: as fast as workers take them)
   --json                 print only the summary, as JSON
 
-bench options:
-  --quick                small samples, under a minute (CI smoke)
-  --filter <text>        only suites and cases whose name contains text
-  --no-save              don't write bench/results/
+The peer benchmarks (Piscina, tinypool, thread-stream, ringbuf.js) live in the repository:
+npm run bench [-- --quick] [-- --filter <text>] [-- --no-save].
 
 Exit codes: 0 done, 1 failed, 2 bad arguments.`
 

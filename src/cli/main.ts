@@ -19,11 +19,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     if (first === 'bench') {
-      const bench = (await import('../../bench/main.js')) as {
-        benchCli?: (argv: string[]) => Promise<number>
-      }
-      if (!bench.benchCli) throw new Error('bench entry point missing')
-      return await bench.benchCli(rest)
+      // The peer comparisons need the repository and its devDependencies (Piscina's peers,
+      // tinybench): they are not in the package, so the package's command does not offer them.
+      throw new UsageError(
+        "'bench' is not part of the installed command: in a clone of the repository, run npm run bench",
+      )
     }
     const args = parseDemoArgs(first === 'demo' ? rest : argv)
     const summary = await runDemo({

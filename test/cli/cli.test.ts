@@ -27,6 +27,13 @@ describe('conveyor command line', () => {
     }
   })
 
+  it('does not offer the repository-only benchmarks: bench says where they are', () => {
+    expect(conveyor('--help').stdout).not.toMatch(/conveyor bench/)
+    const r = conveyor('bench', '--quick')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/npm run bench/)
+  })
+
   it('prints the package version', () => {
     const r = conveyor('--version')
     expect(r.code).toBe(0)
