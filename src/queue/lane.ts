@@ -64,6 +64,8 @@ export class Lane implements AbortTarget {
   readonly statSlots: Float64Array
   /** A watcher loop is applying this lane's progress (owned by watcher.ts). */
   watching = false
+  /** Messages this lane may hold (drain-budget.ts); the ring's own room otherwise. */
+  maxOutstanding = Number.POSITIVE_INFINITY
   private readonly completionReader: RingReader
   /** The request ring as words (record tags) and the stats block's abort bell. */
   private readonly requestWords: Int32Array
@@ -123,11 +125,12 @@ export class Lane implements AbortTarget {
    */
   write(wire: string | Uint8Array, tag: number, pending: Pending | undefined, index = 0): boolean {
     const { writer } = this
-    if (this.fifo.full) {
+    if (this.fifo.size >= this.maxOutstanding || this.fifo.full) {
       // The FIFO lags RELEASE until progress is applied; a producer that never yields starves
-      // the watcher, so apply it here. Still full: the ring is full of unreleased records.
+      // the watcher, so apply it here. Still full: the ring is full of unreleased records,
+      // or the lane holds what it can drain within the budget.
       this.drain()
-      if (this.fifo.full) return this.full()
+      if (this.fifo.size >= this.maxOutstanding || this.fifo.full) return this.full()
     }
     let length: number
     let at: number

@@ -68,6 +68,15 @@ export interface QueueOptions<In = unknown, Out = unknown> {
    * @default 30000
    */
   startTimeoutMs?: number
+  /**
+   * How long stop() may need to drain the lanes, in ms: each lane then takes no more messages
+   * than it can finish in this time at its measured service rate (more wait for room), so a
+   * stop() with this budget as its timeout finishes with nothing left in the lanes. For
+   * Kubernetes, set it below the pod's terminationGracePeriodSeconds (30 s by default).
+   * Off by default: lanes hold as much as laneBytes allows.
+   * @example 20000
+   */
+  drainBudgetMs?: number
   /** Piscina/worker_threads resource limits of each worker. @example { maxOldGenerationSizeMb: 512 } */
   resourceLimits?: ResourceLimits
   /** Environment of the workers. @default process.env */
@@ -102,6 +111,8 @@ export interface ResolvedOptions {
   high: number
   low: number
   startTimeoutMs: number
+  /** Off: undefined. */
+  drainBudgetMs: number | undefined
   resourceLimits?: ResourceLimits
   env?: Record<string, string>
   execArgv?: string[]
@@ -280,6 +291,14 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
     throw invalid(
       `startTimeoutMs must be a number of milliseconds > 0 (at most 2^31-1), got ${describeValue(startTimeoutMs)}`,
     )
+  const { drainBudgetMs } = options
+  if (
+    drainBudgetMs !== undefined &&
+    (typeof drainBudgetMs !== 'number' || !(drainBudgetMs > 0) || drainBudgetMs > 2 ** 31 - 1)
+  )
+    throw invalid(
+      `drainBudgetMs must be a number of milliseconds > 0 (at most 2^31-1), or left out, got ${describeValue(drainBudgetMs)}`,
+    )
   const threads = resolveThreads(options.threads)
   return {
     handler: href,
@@ -296,6 +315,7 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
     high,
     low,
     startTimeoutMs,
+    drainBudgetMs,
     resourceLimits: checkResourceLimits(options.resourceLimits),
     env: checkEnv(options.env),
     execArgv: checkExecArgv(options.execArgv),

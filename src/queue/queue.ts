@@ -9,6 +9,7 @@ import { Admission } from './admission.js'
 import { Backpressure } from './backpressure.js'
 import { batchCall, type PushCall, pushCall, type RunCall, runCall } from './call-options.js'
 import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from './consume.js'
+import { BUDGET_TICK_MS, DrainBudget } from './drain-budget.js'
 import { EventFence, type QueueEvents } from './events.js'
 import { Lane, type LaneOutcomes } from './lane.js'
 import {
@@ -130,6 +131,8 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private startedAt = 0
   private recent = { at: 0, completed: 0, rate: 0 }
   private timer: NodeJS.Timeout | undefined
+  private budgetTimer: NodeJS.Timeout | undefined
+  private readonly budget: DrainBudget
   private starting: Promise<void> | undefined
   private stopping: Promise<StopReport<In>> | undefined
   /** Resolves when stop() is first called: cancels a start, ends consume() loops. */
@@ -141,6 +144,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   constructor(options: QueueOptions<In, Out>) {
     super()
     this.options = resolveOptions(options)
+    this.budget = new DrainBudget(this.options.drainBudgetMs)
     this.stopRequested = new Promise((resolve) => {
       this.requestStop = resolve
     })
@@ -241,13 +245,19 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     // Samples the recent rate; also keeps the process alive while the queue runs (a pending
     // Atomics.waitAsync does not).
     this.timer = setInterval(() => this.sampleRate(), 1000)
+    if (o.drainBudgetMs !== undefined) {
+      // Unref'd: the 1 s timer above keeps the process alive while the queue runs.
+      this.budgetTimer = setInterval(() => this.budget.update(this.lanes), BUDGET_TICK_MS).unref()
+    }
     this.state = 'running'
     this.admission!.setOpen(true)
     this.events.emit('threads', this.lanes.length)
   }
 
   private makeLane(index: number): Lane {
-    return new Lane(index, this.options.laneBytes, this.codec, this.outcomes)
+    const lane = new Lane(index, this.options.laneBytes, this.codec, this.outcomes)
+    this.budget.added(lane, this.lanes)
+    return lane
   }
 
   /**
@@ -460,6 +470,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   }
 
   stats(): QueueStats {
+    this.budget.measureAll(this.lanes)
     const now = performance.now()
     const uptimeMs = this.startedAt === 0 ? 0 : now - this.startedAt
     const c = this.counts
@@ -484,6 +495,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
       backlogBytes: lanes.reduce((n, l) => n + l.backlogBytes, 0),
       rate: { total: uptimeMs > 0 ? (c.completed * 1000) / uptimeMs : 0, recent: this.recent.rate },
       latencyMs: this.latency.percentiles(),
+      drainEstimateMs: this.budget.estimateMs(this.lanes),
       threads: this.lanes.length,
       uptimeMs,
       lanes,
@@ -564,6 +576,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     this.state = 'stopped'
     await this.pool?.destroy()
     clearInterval(this.timer)
+    clearInterval(this.budgetTimer)
     const unprocessed = supervisor.takeUnprocessed() as In[]
     if (unprocessed.length > 0) drained = false
     this.checkIdle()

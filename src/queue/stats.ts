@@ -67,6 +67,12 @@ export interface QueueStats {
   rate: { total: number; recent: number }
   /** push → done, milliseconds, of recent sampled messages (queue.metrics() has histograms). */
   latencyMs: LatencyStats
+  /**
+   * How long the lanes would take to finish what they hold now, in ms, at their measured
+   * service rates (the slowest lane's time); null until a lane with messages was measured.
+   * With `drainBudgetMs` it stays within the budget.
+   */
+  drainEstimateMs: number | null
   threads: number
   uptimeMs: number
   lanes: LaneStats[]
