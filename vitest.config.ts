@@ -10,6 +10,8 @@ const serial = [
   'test/queue/memory.test.ts',
   'test/queue/sigkill.test.ts',
   'test/queue/oom.test.ts',
+  // workers spinning for seconds, and stop() timed against a budget: alone, not beside others
+  'test/queue/drain-budget.test.ts',
   // packs the project (prepack rebuilds dist/) and installs it: never beside other tests
   'test/package/pack.test.ts',
 ]

@@ -47,7 +47,8 @@ describe('drainBudgetMs', () => {
     for (const lane of stats.lanes) expect(lane.inFlight).toBeLessThanOrEqual(BUDGET_MS)
     expect(stats.waiting).toBe(1)
     expect(stats.drainEstimateMs).not.toBeNull()
-    expect(stats.drainEstimateMs!).toBeLessThanOrEqual(BUDGET_MS * 1.5)
+    // The estimate follows the machine's speed now; the limits, set every 100 ms, trail it.
+    expect(stats.drainEstimateMs!).toBeLessThanOrEqual(BUDGET_MS * 2)
     // Twice the budget: room for a loaded machine, far less than the 5 s the flood would take.
     const report = await queue.stop({ timeoutMs: BUDGET_MS * 2 })
     const refused = (await rejection(pushing)) as ConveyorError
