@@ -1,7 +1,7 @@
 import type { Codec } from '../codec/index.js'
 import { ConveyorError } from '../errors.js'
 import { checkKey, type Key } from './call-options.js'
-import { Dispatcher } from './dispatcher.js'
+import { Dispatcher, type Transition } from './dispatcher.js'
 import type { Lane } from './lane.js'
 import type { BatchCallbacks, Pending } from './pending.js'
 import { EventLoopTurns } from './turns.js'
@@ -87,9 +87,12 @@ export class Admission {
     this.held = held
   }
 
-  /** Dispatch to these lanes from now on (a resize). */
-  setLanes(lanes: readonly Lane[]): void {
-    this.dispatcher = new Dispatcher(lanes, this.byKey)
+  /**
+   * Dispatch to these lanes from now on (a resize); with ordering 'key', keys that changed
+   * lane wait until `transition` says their old lane caught up.
+   */
+  setLanes(lanes: readonly Lane[], transition?: Transition): void {
+    this.dispatcher = new Dispatcher(lanes, this.byKey, transition)
   }
 
   /**
@@ -115,18 +118,23 @@ export class Admission {
     if (this.waiting.length === 0 && !this.held) {
       // The hot path, kept flat (V8 inlines the lane's write here): the picked lane, or for
       // unkeyed messages the emptiest one when that is full.
+      let lane = this.dispatcher.pick(key)
       try {
-        let lane = this.dispatcher.pick(key)
         if (
-          lane.write(wire, tag, pending) ||
-          ((!this.byKey || key === undefined) &&
-            (lane = this.dispatcher.repick()).write(wire, tag, pending))
+          lane !== undefined &&
+          (lane.write(wire, tag, pending) ||
+            ((!this.byKey || key === undefined) &&
+              (lane = this.dispatcher.repick()).write(wire, tag, pending)))
         ) {
           this.host.accepted(lane, 1)
           return fromProducer ? (this.turns.due() ?? RESOLVED) : RESOLVED
         }
       } catch (err) {
         return Promise.reject(err)
+      }
+      // Its key waits for a resize's transition: the size check the write would have made.
+      if (lane === undefined && this.tooLarge(wire)) {
+        return Promise.reject(this.tooLargeError(wire, ''))
       }
     } else if (this.tooLarge(wire)) {
       // Found now, not when a watcher tries to write it later.
@@ -240,6 +248,8 @@ export class Admission {
         const key = keys === undefined ? undefined : keys[i]
         const pending = pendings === undefined ? shared : pendings[i]
         let next = this.dispatcher.pick(key)
+        // Its key waits for a resize's transition.
+        if (next === undefined) return false
         if (!next.write(wires[i], tag, pending, i)) {
           if (!unkeyed && key !== undefined) return false
           next = this.dispatcher.repick()

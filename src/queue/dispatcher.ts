@@ -4,9 +4,36 @@ import type { Lane } from './lane.js'
 const PICK_EVERY = 32
 
 /**
+ * Where keys were before a resize with ordering 'key', until the old lanes have finished
+ * what they held then. A key whose lane changed waits until its old lane's RELEASE passes
+ * the lane's write cursor at the switch (its `fence`): every message of that key written
+ * before the switch is done, so the key's order holds in its new lane. Keys whose lane did
+ * not change never wait.
+ */
+export class Transition {
+  private readonly fences: Map<Lane, number>
+
+  constructor(readonly lanes: readonly Lane[]) {
+    this.fences = new Map(lanes.map((lane) => [lane, lane.writer.cursor]))
+  }
+
+  /** Whether `lane` finished every record written to it before the switch. */
+  passed(lane: Lane): boolean {
+    return ((lane.writer.released - this.fences.get(lane)!) | 0) >= 0
+  }
+
+  /** Every old lane is past its fence: the transition is over. */
+  get done(): boolean {
+    return this.lanes.every((lane) => this.passed(lane))
+  }
+}
+
+/**
  * Chooses a lane per message. 'none': the lane with the shortest backlog, re-chosen every
- * PICK_EVERY messages (or when the current one is full). 'key': a hash of the key, so one
- * key always lands on one lane and is handled in push order.
+ * PICK_EVERY messages (or when the current one is full). 'key': a consistent hash of the key
+ * (laneOfKey), so one key always lands on one lane and is handled in push order; during a
+ * resize's transition, a key whose lane changed gets no lane (it waits) until its old lane
+ * has caught up.
  */
 export class Dispatcher {
   private current = 0
@@ -15,10 +42,19 @@ export class Dispatcher {
   constructor(
     private readonly lanes: readonly Lane[],
     private readonly byKey: boolean,
+    private readonly transition?: Transition,
   ) {}
 
-  pick(key: string | number | undefined): Lane {
-    if (this.byKey && key !== undefined) return this.lanes[hashKey(key) % this.lanes.length]
+  /** The lane for a message; undefined while its key must wait for a transition. */
+  pick(key: string | number | undefined): Lane | undefined {
+    if (this.byKey && key !== undefined) {
+      const hash = hashKey(key)
+      const lane = this.lanes[jumpHash(hash, this.lanes.length)]
+      const t = this.transition
+      if (t === undefined) return lane
+      const old = t.lanes[jumpHash(hash, t.lanes.length)]
+      return old === lane || t.passed(old) ? lane : undefined
+    }
     if (--this.countdown <= 0) this.repick()
     return this.lanes[this.current]
   }
@@ -40,6 +76,11 @@ export class Dispatcher {
   }
 }
 
+/** The lane index of `key` among `lanes` lanes (ordering 'key'). */
+export function laneOfKey(key: string | number, lanes: number): number {
+  return jumpHash(hashKey(key), lanes)
+}
+
 /** FNV-1a over the key's UTF-16 units: stable across runs and processes. */
 export function hashKey(key: string | number): number {
   const text = typeof key === 'number' ? String(key) : key
@@ -49,4 +90,23 @@ export function hashKey(key: string | number): number {
     hash = Math.imul(hash, 0x01000193)
   }
   return hash >>> 0
+}
+
+/**
+ * Jump consistent hash (Lamping & Veach, 2014) over a 32-bit LCG: a bucket in [0, buckets).
+ * Going from n to m > n buckets moves only keys into the new buckets n..m-1; going down moves
+ * only the keys of the removed buckets. So a resize re-homes as few keys as possible, and only
+ * those must wait for their old lane (Transition). The bucket is the last element below
+ * `buckets` of a sequence fixed by the hash, which is why both properties hold.
+ */
+export function jumpHash(hash: number, buckets: number): number {
+  let k = hash >>> 0
+  let b = 0
+  let j = 0
+  while (j < buckets) {
+    b = j
+    k = (Math.imul(k, 1664525) + 1013904223) >>> 0
+    j = Math.floor((b + 1) * (0x1000000 / ((k >>> 8) + 1)))
+  }
+  return b
 }

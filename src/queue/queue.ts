@@ -9,6 +9,7 @@ import { Admission } from './admission.js'
 import { Backpressure } from './backpressure.js'
 import { batchCall, type PushCall, pushCall, type RunCall, runCall } from './call-options.js'
 import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from './consume.js'
+import { Transition } from './dispatcher.js'
 import { BUDGET_TICK_MS, DrainBudget } from './drain-budget.js'
 import { EventFence, type QueueEvents } from './events.js'
 import { Lane, type LaneOutcomes } from './lane.js'
@@ -114,8 +115,6 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private admission: Admission | undefined
   private aborts: Aborts | undefined
   private readonly backpressure: Backpressure
-  /** Pushes are held while a resize with key ordering waits for lanes to empty. */
-  private holds = 0
   private resizing: Promise<void> = Promise.resolve()
   private pressureClock = 0
   private readonly latency = new LatencySampler()
@@ -406,7 +405,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   }
 
   private updateHeld(): void {
-    this.admission?.setHeld(this.backpressure.paused || this.holds > 0)
+    this.admission?.setHeld(this.backpressure.paused)
   }
 
   get isPaused(): boolean {
@@ -591,8 +590,9 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   /**
    * Changes the number of lanes (and worker threads) while running, up to the pool's
    * maximum (threads.max, or the CPUs this process may use). Removed lanes drain first. With
-   * ordering 'key' the key → lane map changes, so pushes are held until every lane is empty:
-   * per-key order holds.
+   * ordering 'key', the few keys whose lane changes (a consistent hash moves only those of the
+   * added or removed lanes) wait until their old lane has finished their earlier messages;
+   * other keys are not held: per-key order holds without a stall of the whole queue.
    */
   resize(threads: number): Promise<void> {
     if (this.state !== 'running') return Promise.reject(this.notRunning())
@@ -612,46 +612,40 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private async applyResize(threads: number): Promise<void> {
     if (this.state !== 'running') throw this.notRunning()
     if (threads === this.lanes.length) return
-    const byKey = this.options.ordering === 'key'
     const supervisor = this.supervisor!
     const admission = this.admission!
-    if (byKey) {
-      this.holds++
-      this.updateHeld()
+    const before = this.lanes
+    let removed: Lane[] = []
+    if (threads > before.length) {
+      const added = Array.from({ length: threads - before.length }, (_, i) =>
+        this.makeLane(before.length + i),
+      )
+      try {
+        await Promise.all(added.map((lane) => supervisor.launch(lane)))
+      } catch (err) {
+        void supervisor.retire(added)
+        throw err
+      }
+      // stop() began meanwhile: it closed the new lanes too; don't dispatch to them.
+      if (this.state !== 'running') throw this.notRunning()
+      this.lanes = [...before, ...added]
+    } else {
+      removed = before.slice(threads)
+      this.lanes = before.slice(0, threads)
     }
-    try {
-      if (byKey) {
-        while (this.lanes.some((lane) => lane.outstanding > 0) && this.state === 'running') {
-          await new Promise((resolve) => setTimeout(resolve, 1))
-        }
+    // With ordering 'key', the keys that change lane (few: the hash is consistent) wait until
+    // their old lane has finished what it held at this switch; every other key goes on.
+    const transition = this.options.ordering === 'key' ? new Transition(before) : undefined
+    // Nothing new lands in a removed lane from here on.
+    admission.setLanes(this.lanes, transition)
+    const retiring = supervisor.retire(removed)
+    if (transition) {
+      while (!transition.done && this.state === 'running') {
+        await new Promise((resolve) => setTimeout(resolve, 1))
       }
-      if (threads > this.lanes.length) {
-        const added = Array.from({ length: threads - this.lanes.length }, (_, i) =>
-          this.makeLane(this.lanes.length + i),
-        )
-        try {
-          await Promise.all(added.map((lane) => supervisor.launch(lane)))
-        } catch (err) {
-          void supervisor.retire(added)
-          throw err
-        }
-        // stop() began meanwhile: it closed the new lanes too; don't dispatch to them.
-        if (this.state !== 'running') throw this.notRunning()
-        this.lanes = [...this.lanes, ...added]
-        admission.setLanes(this.lanes)
-      } else {
-        const removed = this.lanes.slice(threads)
-        this.lanes = this.lanes.slice(0, threads)
-        // Dispatch to the remaining lanes first, so nothing new lands in a closing one.
-        admission.setLanes(this.lanes)
-        await supervisor.retire(removed)
-      }
-    } finally {
-      if (byKey) {
-        this.holds--
-        this.updateHeld()
-      }
+      if (this.state === 'running') admission.setLanes(this.lanes)
     }
+    await retiring
     this.events.emit('threads', this.lanes.length)
     admission.flush()
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 // Internal: which lane a key lands on, to address each lane's worker with run().
-import { hashKey } from '../../dist/src/queue/dispatcher.js'
+import { laneOfKey } from '../../dist/src/queue/dispatcher.js'
 import { fixture, makeQueue, rejection, stopQueuesAfterEach, waitFor } from './helpers.js'
 
 stopQueuesAfterEach()
@@ -9,7 +9,7 @@ const THREADS = 2
 
 /** A key that ordering 'key' routes to `lane`. */
 function keyFor(lane: number): string {
-  for (let i = 0; ; i++) if (hashKey(`k${i}`) % THREADS === lane) return `k${i}`
+  for (let i = 0; ; i++) if (laneOfKey(`k${i}`, THREADS) === lane) return `k${i}`
 }
 
 interface Seen {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { fixture, makeQueue, rejection, stopQueuesAfterEach } from './helpers.js'
+import { laneOfKey } from '../../dist/src/queue/dispatcher.js'
+import { fixture, makeQueue, rejection, sleep, stopQueuesAfterEach, waitFor } from './helpers.js'
 
 stopQueuesAfterEach()
 
@@ -39,6 +40,44 @@ describe('resize()', () => {
       expect(acked[key]).toEqual(Array.from({ length: PER_KEY }, (_, i) => i))
     }
     expect(threadEvents).toEqual([1, 2, 1, 2])
+  })
+
+  it("ordering 'key': only the keys that change lane wait for their old lane; others go on", async () => {
+    const journal = new Int32Array(new SharedArrayBuffer(4 * 64))
+    const gate = new Int32Array(new SharedArrayBuffer(4))
+    const queue = makeQueue({
+      handler: fixture('edge-journal.mjs'),
+      threads: 1,
+      ordering: 'key',
+      workerData: { journal: journal.buffer, gate: gate.buffer },
+    })
+    await queue.start()
+    const keyOn = (lane: number) => {
+      for (let i = 0; ; i++) if (laneOfKey(`k${i}`, 2) === lane) return `k${i}`
+    }
+    const stays = keyOn(0)
+    const moves = keyOn(1)
+    // Lane 0 holds messages of both keys, and cannot finish them (the gate is shut).
+    await queue.push({ id: 1 }, { key: stays })
+    await queue.push({ id: 2 }, { key: moves })
+    const resizing = queue.resize(2)
+    await waitFor(() => queue.stats().threads === 2, 'the second lane')
+    // A key that stays on lane 0 is not held by the resize…
+    await queue.push({ id: 3 }, { key: stays })
+    // …one that moves to the new lane waits until lane 0 finished its message 2.
+    let movedIn = false
+    const moving = queue.push({ id: 4 }, { key: moves }).then(() => {
+      movedIn = true
+    })
+    await sleep(50)
+    expect(movedIn).toBe(false)
+    Atomics.store(gate, 0, 1)
+    Atomics.notify(gate, 0)
+    await Promise.all([moving, resizing])
+    await queue.onIdle()
+    const order = Array.from(journal.subarray(1, 1 + Atomics.load(journal, 0)))
+    expect(order.filter((id) => id === 1 || id === 3)).toEqual([1, 3])
+    expect(order.filter((id) => id === 2 || id === 4)).toEqual([2, 4])
   })
 
   it("spreads work over added lanes with ordering 'none' and settles every message", async () => {

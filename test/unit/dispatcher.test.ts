@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Dispatcher, hashKey } from '../../src/queue/dispatcher.js'
+import { Dispatcher, hashKey, jumpHash, laneOfKey, Transition } from '../../src/queue/dispatcher.js'
 
 const PICK_EVERY = 32
 
@@ -77,7 +77,7 @@ describe('hashKey', () => {
 })
 
 describe('Dispatcher by key', () => {
-  it('always picks hash % lanes for a key', () => {
+  it('always picks laneOfKey(key, lanes) for a key', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 16 }),
@@ -87,8 +87,8 @@ describe('Dispatcher by key', () => {
           const d = dispatcher(fake, true)
           for (const key of keys) {
             // Backlogs must not move a keyed message.
-            fake[(hashKey(key) + 1) % n].writer.backlog += 1000
-            expect(idOf(d.pick(key))).toBe(hashKey(key) % n)
+            fake[(laneOfKey(key, n) + 1) % n].writer.backlog += 1000
+            expect(idOf(d.pick(key))).toBe(laneOfKey(key, n))
           }
         },
       ),
@@ -168,5 +168,81 @@ describe('Dispatcher without key', () => {
     const d = dispatcher(fake, false)
     for (let i = 0; i < 100; i++) expect(idOf(d.pick(undefined))).toBe(0)
     expect(idOf(d.repick())).toBe(0)
+  })
+})
+
+describe('jumpHash (consistent)', () => {
+  it('growing from n to m lanes moves a key only into a new lane; shrinking only out of a removed one', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 64 }),
+        (hash, n, m) => {
+          const [small, large] = n < m ? [n, m] : [m, n]
+          const a = jumpHash(hash, small)
+          const b = jumpHash(hash, large)
+          expect(a).toBeGreaterThanOrEqual(0)
+          expect(a).toBeLessThan(small)
+          expect(b).toBeLessThan(large)
+          // The key stays, or it is in one of the lanes only the larger count has.
+          if (a !== b) expect(b).toBeGreaterThanOrEqual(small)
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('moves about 1/m of the keys from n = m-1 to m lanes, and spreads them evenly', () => {
+    const keys = 20_000
+    for (const m of [2, 3, 4, 8, 16]) {
+      let moved = 0
+      const counts = new Array<number>(m).fill(0)
+      for (let i = 0; i < keys; i++) {
+        const h = hashKey(`order-${i}`)
+        counts[jumpHash(h, m)]++
+        if (jumpHash(h, m - 1) !== jumpHash(h, m)) moved++
+      }
+      expect(Math.abs(moved / keys - 1 / m)).toBeLessThan(0.02)
+      for (const c of counts) expect(Math.abs(c - keys / m) / (keys / m)).toBeLessThan(0.1)
+    }
+  })
+})
+
+describe('a transition after a resize', () => {
+  /** A lane whose writer has written up to `cursor` and released up to `released`. */
+  function lane(cursor: number, released: number) {
+    return { writer: { cursor, released, backlog: 0 } }
+  }
+
+  it('holds a key that changed lane until its old lane passed its fence; others never wait', () => {
+    const a = lane(800, 100)
+    const b = lane(0, 0)
+    const transition = new Transition([a] as never)
+    const d = new Dispatcher([a, b] as never, true, transition)
+    const moved = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'].filter(
+      (k) => laneOfKey(k, 2) === 1,
+    )
+    const stayed = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'].filter(
+      (k) => laneOfKey(k, 2) === 0,
+    )
+    expect(moved.length).toBeGreaterThan(0)
+    expect(stayed.length).toBeGreaterThan(0)
+    for (const k of stayed) expect(d.pick(k)).toBe(a)
+    for (const k of moved) expect(d.pick(k)).toBeUndefined()
+    expect(transition.done).toBe(false)
+    // Lane a writes on past the fence (keys that stayed), and releases up to the fence.
+    a.writer.cursor = 1600
+    a.writer.released = 800
+    for (const k of moved) expect(d.pick(k)).toBe(b)
+    expect(transition.done).toBe(true)
+  })
+
+  it('compares cursors modulo 2^32', () => {
+    const a = lane(0xfffffff8, 0xfffffff0)
+    const transition = new Transition([a] as never)
+    expect(transition.passed(a as never)).toBe(false)
+    a.writer.released = 8 // wrapped past the fence
+    expect(transition.passed(a as never)).toBe(true)
   })
 })
