@@ -7,4 +7,5 @@ export {
   type ProducerFactory,
   runProducers,
 } from './sources/producer.js'
+export { type CpuCeiling, type CpuCeilingSource, cpuCeiling } from './tune/cpu-ceiling.js'
 export type { HandlerContext, HandlerDefinition, HandlerFunction } from './worker.js'

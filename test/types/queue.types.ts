@@ -3,6 +3,8 @@
 import { expectTypeOf } from 'vitest'
 import {
   type ConsumeResult,
+  type CpuCeiling,
+  cpuCeiling,
   createQueue,
   type DeadLetter,
   type Envelope,
@@ -116,3 +118,7 @@ createQueue({ handler: './h.js', thread: 2 })
 createQueue({ handler: './h.js', threads: 'many' })
 // @ts-expect-error codec names are checked
 createQueue({ handler: './h.js', codec: 'yaml' })
+
+// The CPUs this process may use, and where the number came from.
+expectTypeOf(cpuCeiling()).toEqualTypeOf<CpuCeiling>()
+expectTypeOf(cpuCeiling().cpus).toEqualTypeOf<number>()
