@@ -13,8 +13,9 @@
  *    and measures again).
  * 2. A setting is judged on the median of `samples` windows, never on one: a burst (a GC
  *    pause, a lull in the input, another process) moves one window, not a median.
- * 3. A step is kept only if it paid. Growth: throughput rose by at least max(`margin`, 2 × the
- *    standard error of the comparison), the error coming from the noise measured between
+ * 3. A step is kept only if it paid. Growth: throughput rose by at least max(min(`margin`, half
+ *    of linear scaling), 2 × the standard error of the comparison), the error coming from the
+ *    noise measured between
  *    windows at the same count. Removal: throughput fell by at most `tolerance` from the best
  *    measured above it (so a run of small removals cannot add up to more). A result within one
  *    standard error of its threshold takes another window, up to `maxSamples`. A step that did
@@ -26,15 +27,20 @@
  *    .NET's slow convergence. A doubled step that does not pay is halved from where it
  *    started (bisection), down to 1. Growth doubles only when the gain was at least half
  *    linear (the lanes added earned half of what the first ones did).
- * 5. Never grow at the ceiling (`max`), while the main thread is saturated (the producer is
- *    the bottleneck: a lane more only takes CPU from it), or while input-starved (lanes idle
- *    for want of messages, backlog not rising: the source is slow).
- * 6. Shed what is provably idle: when the producer is saturated or the lanes starved, Σ busy
+ * 5. Never grow at the ceiling (`max`), while producer-bound (the main thread saturated and
+ *    the lanes below `busyLanes`: they wait for it, and a lane more only takes CPU from it), or
+ *    while input-starved (lanes idle for want of messages, backlog not rising: the source is
+ *    slow). A saturated main thread beside saturated lanes does not stop growth: both limit,
+ *    and a trial says whether a lane more pays (it may: the producer had ~10 % left).
+ * 6. Shed what is provably idle: when producer-bound or input-starved, Σ busy
  *    says how many lanes' worth of handler time the window needed; the controller tries
  *    ⌈Σ busy / `targetBusy`⌉ lanes (at most halving at once), judged like any removal.
  * 7. Bias towards fewer: at steady state it tries one lane fewer, unless the last lane was
  *    measured to add at least `tolerance` (then removing it would cost more than allowed).
- *    Of two counts within the tolerance, it keeps the smaller.
+ *    Of two counts within the tolerance, it keeps the smaller. And back towards the best: when
+ *    the current count loses more than the tolerance to one measured above it, that count is
+ *    tried again in one step, so a gentle slope (each lane below the margin) is still climbed
+ *    and removals that each looked free cannot drift away from the best.
  * 8. React to a persistent shift: when each of the last `samples` windows at the held count
  *    moved the same way by more than max(`shift`, 4σ of the noise) from what was measured there
  *    (a handler 10× heavier, a producer 10× faster), everything remembered is forgotten and the
@@ -76,6 +82,11 @@ export interface ControllerOptions {
   readonly starvedBusy?: number
   /** Backlog growth (× completions) that counts as rising. @default 0.02 */
   readonly risingBacklog?: number
+  /**
+   * Mean lane busy fraction from which lanes count as saturated: a saturated main thread then
+   * is not alone in limiting, and growth may still be tried. @default 0.9
+   */
+  readonly busyLanes?: number
   /** Busy fraction per lane that shedding aims at. @default 0.85 */
   readonly targetBusy?: number
   /** Clean windows between probes at steady state; also the base of the block time. @default 10 */
@@ -217,6 +228,7 @@ export class ThreadController {
       mainSaturated: options.mainSaturated ?? 0.9,
       starvedBusy: options.starvedBusy ?? 0.7,
       risingBacklog: options.risingBacklog ?? 0.02,
+      busyLanes: options.busyLanes ?? 0.9,
     }
     this.#lanes = clamp(initial, min, max)
     this.#clampedAtStart = this.#lanes !== initial
@@ -346,6 +358,8 @@ export class ThreadController {
           // Rule 8: the plant changed under us. What was learnt about other counts is stale.
           const moved = recent / ref - 1
           this.#forget()
+          // The windows before the shift describe another plant: the base is what came after.
+          this.#here = this.#here.slice(-this.#samples)
           this.#measured.set(n, recent)
           return this.#explore(
             index,
@@ -384,7 +398,9 @@ export class ThreadController {
     const change = now / trial.base - 1
     const lanesText = `${trial.step} lane${trial.step === 1 ? '' : 's'}`
     if (trial.dir === 1) {
-      const threshold = Math.max(this.#margin, 2 * se)
+      // A lane must earn half of what linear scaling would give it, capped at `margin`: with a
+      // flat 3 % no single lane past the 33rd could ever pay on 64 cores.
+      const threshold = Math.max(Math.min(this.#margin, (0.5 * trial.step) / trial.from), 2 * se)
       const what = `${pct(change)} over ${lanesText} (${rate(trial.base)} → ${rate(now)})`
       if (change >= threshold) {
         this.#measured.set(n, now)
@@ -443,6 +459,9 @@ export class ThreadController {
     throughput: number,
   ): Decision {
     const n = this.#lanes
+    // A step that did not pay still measured its count: the best above a removal and the
+    // return to the best (rule 7) use it.
+    this.#measured.set(n, this.#median())
     if (trial.step > 1) {
       const step = Math.floor(trial.step / 2)
       const to = trial.from + trial.dir * step
@@ -469,7 +488,7 @@ export class ThreadController {
     const n = this.#lanes
     const recent = this.#here.slice(-this.#samples)
     const busySum = median(recent.map((s) => s.signals.busySum))
-    const saturated = majority(recent, (s) => s.signals.mainSaturated)
+    const saturated = majority(recent, (s) => s.signals.producerBound)
     const starved = majority(recent, (s) => s.signals.starved)
     const meanBusy = busySum / n
     const why: string[] = []
@@ -479,7 +498,7 @@ export class ThreadController {
       const need = Math.max(this.#min, Math.ceil(busySum / this.#targetBusy))
       if (need < n) {
         const step = Math.min(n - need, Math.ceil(n / 2), this.#maxStep)
-        const cause = saturated ? 'main thread saturated' : 'input-starved'
+        const cause = saturated ? 'producer-bound (main thread saturated)' : 'input-starved'
         return this.#try(
           index,
           -1,
@@ -492,10 +511,24 @@ export class ThreadController {
 
     // Rule 5: when growth is off the table, say why.
     if (n >= this.#max) why.push(`at the ceiling (${this.#max})`)
-    else if (saturated) why.push(`main thread saturated: no growth`)
-    else if (starved)
+    else if (saturated) {
+      why.push(
+        `producer-bound (main thread saturated, lanes ${pct(meanBusy, false)} busy): no growth`,
+      )
+    } else if (starved)
       why.push(`input-starved (lanes ${pct(meanBusy, false)} busy, backlog not rising): no growth`)
-    else if (this.#isBlocked(n + 1, index))
+    else if (this.#betterAbove(n, index) !== undefined) {
+      const m = this.#betterAbove(n, index)!
+      const gain = this.#measured.get(m)! / this.#measured.get(n)! - 1
+      const step = Math.min(m - n, this.#maxStep)
+      return this.#try(
+        index,
+        1,
+        step,
+        `${prefix}: ${m} lanes measured ${pct(gain)} more, trying ${n + step}`,
+        throughput,
+      )
+    } else if (this.#isBlocked(n + 1, index))
       why.push(
         `${n + 1} lanes tried recently (again after window ${this.#blocked.get(n + 1)!.until})`,
       )
@@ -532,14 +565,21 @@ export class ThreadController {
 
   #try(index: number, dir: 1 | -1, step: number, reason: string, throughput: number): Decision {
     const from = this.#lanes
-    const base = this.#measured.get(from) ?? this.#median()
+    // The base is every clean window at this count (a hold has ~probeEvery of them: a more
+    // precise base makes the judgement sharper); `measured` only when there are none.
+    const baseCount = this.#here.length
+    const base =
+      baseCount >= this.#samples ? this.#median() : (this.#measured.get(from) ?? this.#median())
+    // What the current count measures now replaces what it measured before: a lucky window
+    // kept as the best would make every later removal look too costly.
+    this.#measured.set(from, base)
     this.#phase = {
       name: 'trial',
       from,
       dir,
       step,
       base,
-      baseCount: Math.max(this.#samples, this.#here.length),
+      baseCount: Math.max(this.#samples, baseCount),
     }
     return this.#move(index, from, from + dir * step, reason, throughput)
   }
@@ -580,6 +620,8 @@ export class ThreadController {
       }
     }
     this.#here.push(sample)
+    // A base older than a couple of probe periods may describe a plant that drifted since.
+    if (this.#here.length > 2 * this.#probeEvery) this.#here.shift()
   }
 
   #median(): number {
@@ -596,6 +638,25 @@ export class ThreadController {
   #stdErr(k: number, kb: number): number {
     const sigma = this.#noise() * MEDIAN_EFFICIENCY
     return sigma * Math.sqrt(1 / k + 1 / kb)
+  }
+
+  /**
+   * A count above n that the current one loses more than the tolerance to, not blocked: a search that bisected past it, or one-lane gains too small to see one at a time
+   * that add up (a gentle slope: +2.5 % a lane for 4 lanes is 10 %, each step below the margin).
+   */
+  #betterAbove(n: number, index: number): number | undefined {
+    const here = this.#measured.get(n)
+    if (here === undefined) return undefined
+    // The same bar as a removal's: the current count may lose at most `tolerance` to the best
+    // above it. The growth trial that follows still has to show its gain beyond the noise.
+    const need = here / (1 - this.#tolerance)
+    let best: number | undefined
+    for (const [lanes, t] of this.#measured) {
+      if (lanes > n && lanes <= this.#max && t > need && !this.#isBlocked(lanes, index)) {
+        if (best === undefined || t > this.#measured.get(best)!) best = lanes
+      }
+    }
+    return best
   }
 
   #bestAbove(n: number): number {

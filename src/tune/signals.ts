@@ -38,6 +38,8 @@ export interface SignalThresholds {
   readonly starvedBusy: number
   /** Backlog growth, as a fraction of the window's completions, that counts as rising. */
   readonly risingBacklog: number
+  /** Mean lane busy fraction from which the lanes count as saturated too. */
+  readonly busyLanes: number
 }
 
 /** A window as the controller reads it. */
@@ -50,8 +52,14 @@ export interface WindowSignals {
   readonly meanBusy: number
   /** The backlog grew by more than `risingBacklog` × completions: input outpaces the lanes. */
   readonly backlogRising: boolean
-  /** The producer is the bottleneck: more lanes only take CPU from it. */
+  /** The main thread's utilisation is at or above the threshold. */
   readonly mainSaturated: boolean
+  /**
+   * The producer is the bottleneck: its thread is saturated while the lanes have slack (they
+   * wait for it). More lanes then only take CPU from it. When the lanes are saturated too, both
+   * limit, and only a trial can say whether a lane more pays.
+   */
+  readonly producerBound: boolean
   /**
    * Lanes idle for want of input while the producer is not saturated: the source is slow.
    * More lanes cannot help.
@@ -67,10 +75,11 @@ export function readSignals(w: TuneWindow, t: SignalThresholds): WindowSignals {
   const meanBusy = w.busy.length > 0 ? busySum / w.busy.length : 0
   const backlogRising = w.backlogEnd - w.backlogStart > t.risingBacklog * w.completions
   const mainSaturated = w.mainUtilisation >= t.mainSaturated
+  const producerBound = mainSaturated && meanBusy < t.busyLanes
   // A growing backlog means work is there: lanes that are not busy then are slow to pick it
   // up, not starved. A saturated producer is reported as such, not as a slow source.
   const starved = !mainSaturated && !backlogRising && meanBusy < t.starvedBusy
-  return { throughput, busySum, meanBusy, backlogRising, mainSaturated, starved }
+  return { throughput, busySum, meanBusy, backlogRising, mainSaturated, producerBound, starved }
 }
 
 /** Why a window cannot be read at all (a bug in the caller), or undefined when it can. */
