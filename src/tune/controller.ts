@@ -34,11 +34,15 @@
  *    and a trial says whether a lane more pays (it may: the producer had ~10 % left).
  * 6. Shed what is provably idle: when producer-bound or input-starved, Σ busy
  *    says how many lanes' worth of handler time the window needed; the controller tries
- *    ⌈Σ busy / `targetBusy`⌉ lanes (at most halving at once), judged like any removal.
+ *    min(⌈Σ busy / `targetBusy`⌉, ⌈Σ busy⌉ + 1) lanes (at most halving at once). Since the
+ *    lanes were shown idle,
+ *    the measurement only has to not contradict it: kept unless the loss exceeds the
+ *    tolerance by 2 standard errors.
  * 7. Bias towards fewer: at steady state it tries one lane fewer, unless the last lane was
  *    measured to add at least `tolerance` (then removing it would cost more than allowed).
  *    Of two counts within the tolerance, it keeps the smaller. And back towards the best: when
- *    the current count loses more than the tolerance to one measured above it, that count is
+ *    the current count loses more than twice the tolerance to one measured above it (the gap
+ *    is hysteresis: removals stop at 1×, returns start at 2×), that count is
  *    tried again in one step, so a gentle slope (each lane below the margin) is still climbed
  *    and removals that each looked free cannot drift away from the best.
  * 8. React to a persistent shift: when each of the last `samples` windows at the held count
@@ -74,11 +78,11 @@ export interface ControllerOptions {
   readonly maxSamples?: number
   /** Least relative throughput gain that keeps a growth step. @default 0.03 */
   readonly margin?: number
-  /** Most relative throughput loss that a removal may cost and be kept. @default 0.03 */
+  /** Most relative throughput loss that a removal may cost and be kept. @default 0.02 */
   readonly tolerance?: number
   /** Main-thread utilisation from which the producer counts as saturated. @default 0.9 */
   readonly mainSaturated?: number
-  /** Mean lane busy fraction below which lanes count as starved (backlog not rising). @default 0.7 */
+  /** Mean lane busy fraction below which lanes count as starved (backlog not rising). @default 0.8 */
   readonly starvedBusy?: number
   /** Backlog growth (× completions) that counts as rising. @default 0.02 */
   readonly risingBacklog?: number
@@ -147,6 +151,8 @@ type Phase =
       readonly from: number
       readonly dir: 1 | -1
       readonly step: number
+      /** A removal the busy fractions asked for (rule 6): kept unless it clearly cost. */
+      readonly shed: boolean
       /** Median throughput at `from`, and on how many windows. */
       readonly base: number
       readonly baseCount: number
@@ -189,6 +195,8 @@ export class ThreadController {
   /** Clean windows at the current count since it was set. */
   #here: Sample[] = []
   #measured = new Map<number, number>()
+  /** The window each count in #measured was measured at. */
+  #measuredAt = new Map<number, number>()
   #blocked = new Map<number, { until: number; strikes: number }>()
   #growStep = 1
   #shrinkStep = 1
@@ -217,7 +225,7 @@ export class ThreadController {
     this.#samples = options.samples ?? 3
     this.#maxSamples = Math.max(this.#samples, options.maxSamples ?? 6)
     this.#margin = options.margin ?? 0.03
-    this.#tolerance = options.tolerance ?? 0.03
+    this.#tolerance = options.tolerance ?? 0.02
     this.#targetBusy = options.targetBusy ?? 0.85
     this.#probeEvery = options.probeEvery ?? 10
     this.#shift = options.shift ?? 0.2
@@ -226,7 +234,7 @@ export class ThreadController {
     if (!(this.#maxStep >= 1)) throw new RangeError(`maxStep must be ≥ 1, got ${this.#maxStep}`)
     this.#thresholds = {
       mainSaturated: options.mainSaturated ?? 0.9,
-      starvedBusy: options.starvedBusy ?? 0.7,
+      starvedBusy: options.starvedBusy ?? 0.8,
       risingBacklog: options.risingBacklog ?? 0.02,
       busyLanes: options.busyLanes ?? 0.9,
     }
@@ -331,7 +339,7 @@ export class ThreadController {
           throughput,
         )
       }
-      this.#measured.set(ran, this.#median())
+      this.#remember(ran, this.#median())
       return this.#explore(index, `${ran} lanes: ${rate(this.#median())}`, throughput)
     }
     if (phase.name === 'hold') return this.#hold(index, phase.until, throughput)
@@ -347,7 +355,7 @@ export class ThreadController {
       const last = this.#here.slice(-this.#samples).map((s) => s.throughput)
       const recent = median(last)
       if (ref === undefined) {
-        this.#measured.set(n, recent)
+        this.#remember(n, recent)
       } else {
         // Every one of the last windows must have moved, the same way: a median of 3 still
         // follows 2 bursts in a row, which a few hundred windows make likely enough.
@@ -360,7 +368,7 @@ export class ThreadController {
           this.#forget()
           // The windows before the shift describe another plant: the base is what came after.
           this.#here = this.#here.slice(-this.#samples)
-          this.#measured.set(n, recent)
+          this.#remember(n, recent)
           return this.#explore(
             index,
             `shift: ${n} lanes moved ${pct(moved)} (${rate(ref)} → ${rate(recent)}), re-exploring`,
@@ -403,7 +411,7 @@ export class ThreadController {
       const threshold = Math.max(Math.min(this.#margin, (0.5 * trial.step) / trial.from), 2 * se)
       const what = `${pct(change)} over ${lanesText} (${rate(trial.base)} → ${rate(now)})`
       if (change >= threshold) {
-        this.#measured.set(n, now)
+        this.#remember(n, now)
         // Rule 4: double while the lanes added earn at least half what linear scaling would.
         const linear = trial.step / trial.from
         this.#growStep = this.#searching && change >= 0.5 * linear ? trial.step * 2 : 1
@@ -426,27 +434,33 @@ export class ThreadController {
     const ref = Math.max(trial.base, this.#bestAbove(n))
     const loss = 1 - now / ref
     const what = `${n} lanes kept ${pct(1 - loss, false)} of ${rate(ref)} (${rate(now)})`
-    if (loss <= this.#tolerance && (this.#tolerance - loss > se || k >= this.#maxSamples)) {
-      this.#measured.set(n, now)
-      this.#shrinkStep = this.#searching && loss <= this.#tolerance / 2 ? trial.step * 2 : 1
+    // A shed removes lanes the busy fractions showed idle: the measurement only has to not
+    // contradict that (no loss beyond the tolerance and 2 standard errors). A plain removal is a
+    // guess, and has to show its loss within the tolerance.
+    const allowed = trial.shed ? this.#tolerance + 2 * se : this.#tolerance
+    if (loss <= allowed && (allowed - loss > se || k >= this.#maxSamples)) {
+      this.#remember(n, now)
+      // A shed went as far as the busy fractions allowed: doubling past it would be a guess.
+      this.#shrinkStep =
+        this.#searching && !trial.shed && loss <= this.#tolerance / 2 ? trial.step * 2 : 1
       this.#growStep = 1
       // Rule 7: of two counts within the tolerance keep the smaller; do not grow straight back.
       this.#block(n + 1, index)
       return this.#explore(index, `shrank: ${what}`, throughput)
     }
-    if (loss <= this.#tolerance + se && k < this.#maxSamples) {
+    if (loss <= allowed + se && k < this.#maxSamples) {
       return this.#record(
         index,
         n,
         n,
-        `trying ${n} lanes: ${what}, close to the ${pct(this.#tolerance, false)} allowed, one more window`,
+        `trying ${n} lanes: ${what}, close to the ${pct(allowed, false)} allowed, one more window`,
         throughput,
       )
     }
     return this.#undo(
       index,
       trial,
-      `too costly: ${what}, more than ${pct(this.#tolerance, false)} lost`,
+      `too costly: ${what}, more than ${pct(allowed, false)} lost`,
       throughput,
     )
   }
@@ -461,7 +475,7 @@ export class ThreadController {
     const n = this.#lanes
     // A step that did not pay still measured its count: the best above a removal and the
     // return to the best (rule 7) use it.
-    this.#measured.set(n, this.#median())
+    this.#remember(n, this.#median())
     if (trial.step > 1) {
       const step = Math.floor(trial.step / 2)
       const to = trial.from + trial.dir * step
@@ -495,7 +509,12 @@ export class ThreadController {
 
     // Rule 6: shed lanes that are provably idle.
     if ((saturated || starved) && n > this.#min && !this.#isBlocked(n - 1, index)) {
-      const need = Math.max(this.#min, Math.ceil(busySum / this.#targetBusy))
+      // Enough lanes for the work at `targetBusy` each, or the work plus one spare lane,
+      // whichever is fewer: 85 % leaves 7 idle lanes at 40 lanes' worth, far more than needed.
+      const need = Math.max(
+        this.#min,
+        Math.min(Math.ceil(busySum / this.#targetBusy), Math.ceil(busySum) + 1),
+      )
       if (need < n) {
         const step = Math.min(n - need, Math.ceil(n / 2), this.#maxStep)
         const cause = saturated ? 'producer-bound (main thread saturated)' : 'input-starved'
@@ -505,6 +524,7 @@ export class ThreadController {
           step,
           `${prefix}; ${cause}, lanes ${pct(meanBusy, false)} busy (Σ ${busySum.toFixed(1)} of ${n}): shedding to ${n - step}`,
           throughput,
+          true,
         )
       }
     }
@@ -539,7 +559,10 @@ export class ThreadController {
 
     // Rule 7: try one fewer, unless the last lane was shown to be worth its keep.
     if (n > this.#min && !this.#isBlocked(n - 1, index)) {
-      const below = this.#measured.get(n - 1)
+      // What one lane fewer measured counts for a while only: a single unlucky judgement must
+      // not rule out removal probes for the rest of the regime.
+      const fresh = index - (this.#measuredAt.get(n - 1) ?? -Infinity) <= 8 * this.#probeEvery
+      const below = fresh ? this.#measured.get(n - 1) : undefined
       const here = this.#measured.get(n)
       const lastGain = below !== undefined && here !== undefined ? here / below - 1 : undefined
       if (lastGain === undefined || lastGain < this.#tolerance) {
@@ -563,7 +586,14 @@ export class ThreadController {
     return this.#record(index, n, n, `${prefix}; ${why.join('; ')}: holding ${n}`, throughput)
   }
 
-  #try(index: number, dir: 1 | -1, step: number, reason: string, throughput: number): Decision {
+  #try(
+    index: number,
+    dir: 1 | -1,
+    step: number,
+    reason: string,
+    throughput: number,
+    shed = false,
+  ): Decision {
     const from = this.#lanes
     // The base is every clean window at this count (a hold has ~probeEvery of them: a more
     // precise base makes the judgement sharper); `measured` only when there are none.
@@ -572,12 +602,13 @@ export class ThreadController {
       baseCount >= this.#samples ? this.#median() : (this.#measured.get(from) ?? this.#median())
     // What the current count measures now replaces what it measured before: a lucky window
     // kept as the best would make every later removal look too costly.
-    this.#measured.set(from, base)
+    this.#remember(from, base)
     this.#phase = {
       name: 'trial',
       from,
       dir,
       step,
+      shed,
       base,
       baseCount: Math.max(this.#samples, baseCount),
     }
@@ -605,6 +636,7 @@ export class ThreadController {
   #forget(): void {
     this.#searching = true
     this.#measured.clear()
+    this.#measuredAt.clear()
     this.#blocked.clear()
     this.#growStep = 1
     this.#shrinkStep = 1
@@ -624,6 +656,11 @@ export class ThreadController {
     if (this.#here.length > 2 * this.#probeEvery) this.#here.shift()
   }
 
+  #remember(lanes: number, throughput: number): void {
+    this.#measured.set(lanes, throughput)
+    this.#measuredAt.set(lanes, this.#index - 1)
+  }
+
   #median(): number {
     return median(this.#here.map((s) => s.throughput))
   }
@@ -641,15 +678,16 @@ export class ThreadController {
   }
 
   /**
-   * A count above n that the current one loses more than the tolerance to, not blocked: a search that bisected past it, or one-lane gains too small to see one at a time
-   * that add up (a gentle slope: +2.5 % a lane for 4 lanes is 10 %, each step below the margin).
+   * A count above n that the current one loses more than twice the tolerance to, not blocked:
+   * a search that bisected past it, or one-lane gains too small to see one at a time that add up (a gentle slope: +2.5 % a lane for 4 lanes is 10 %, each step below the margin).
    */
   #betterAbove(n: number, index: number): number | undefined {
     const here = this.#measured.get(n)
     if (here === undefined) return undefined
-    // The same bar as a removal's: the current count may lose at most `tolerance` to the best
-    // above it. The growth trial that follows still has to show its gain beyond the noise.
-    const need = here / (1 - this.#tolerance)
+    // Twice the bar of a removal: removals may lose up to `tolerance` each against the best, and
+    // the gap between the two bars is the hysteresis that keeps noise from bouncing the count
+    // between them. The growth trial that follows still has to show its gain beyond the noise.
+    const need = here / (1 - 2 * this.#tolerance)
     let best: number | undefined
     for (const [lanes, t] of this.#measured) {
       if (lanes > n && lanes <= this.#max && t > need && !this.#isBlocked(lanes, index)) {
