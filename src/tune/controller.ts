@@ -13,38 +13,37 @@
  *    and measures again).
  * 2. A setting is judged on the median of `samples` windows, never on one: a burst (a GC
  *    pause, a lull in the input, another process) moves one window, not a median.
- * 3. A step is kept only if it paid. Growth: throughput rose by at least max(min(`margin`, half
- *    of linear scaling), 2 × the standard error of the comparison), the error coming from the
- *    noise measured between
- *    windows at the same count. Removal: throughput fell by at most `tolerance` from the best
- *    measured above it (so a run of small removals cannot add up to more). A result within one
- *    standard error of its threshold takes another window, up to `maxSamples`. A step that did
- *    not pay is undone, and the count it tried is blocked for `probeEvery` × 2^k windows (k: how
- *    often it was blocked), so probes at steady state grow rare.
+ * 3. A step is kept only if it paid. Growth: throughput rose by at least max(min(`margin`,
+ *    half of linear scaling), 2 × the standard error of the comparison), the error coming
+ *    from the noise measured between windows at the same count. Removal: throughput fell by
+ *    at most `tolerance` from the best measured above it (so a run of small removals cannot
+ *    add up to more). A result within one standard error of its threshold takes another
+ *    window, up to `maxSamples`. A step that did not pay is undone, and the count it tried is
+ *    blocked for `probeEvery` × 2^k windows (k: how often it was blocked), so probes at steady
+ *    state grow rare.
  * 4. Steps are ±1 at steady state. While a search (from the start, a shift, or a count the
- *    queue imposed, until the first hold) keeps paying, its step doubles (1, 2, 4…):
- *    ±1 with a cool-down and 3 windows per judgement takes ~250 windows to cross 64 cores,
- *    .NET's slow convergence. A doubled step that does not pay is halved from where it
- *    started (bisection), down to 1. Growth doubles only when the gain was at least half
- *    linear (the lanes added earned half of what the first ones did).
+ *    queue imposed, until the first hold) keeps paying, its step doubles (1, 2, 4…): ±1 with
+ *    a cool-down and 3 windows per judgement takes ~250 windows to cross 64 cores, .NET's slow
+ *    convergence. A doubled step that does not pay is halved from where it started
+ *    (bisection), down to 1. Growth doubles only when the gain was at least half linear (the
+ *    lanes added earned half of what the first ones did). `maxStep: 1` makes every step ±1.
  * 5. Never grow at the ceiling (`max`), while producer-bound (the main thread saturated and
  *    the lanes below `busyLanes`: they wait for it, and a lane more only takes CPU from it), or
  *    while input-starved (lanes idle for want of messages, backlog not rising: the source is
  *    slow). A saturated main thread beside saturated lanes does not stop growth: both limit,
  *    and a trial says whether a lane more pays (it may: the producer had ~10 % left).
- * 6. Shed what is provably idle: when producer-bound or input-starved, Σ busy
- *    says how many lanes' worth of handler time the window needed; the controller tries
- *    min(⌈Σ busy / `targetBusy`⌉, ⌈Σ busy⌉ + 1) lanes (at most halving at once). Since the
- *    lanes were shown idle,
- *    the measurement only has to not contradict it: kept unless the loss exceeds the
- *    tolerance by 2 standard errors.
+ * 6. Shed what is provably idle: when producer-bound or input-starved, Σ busy says how many
+ *    lanes' worth of handler time the window needed; the controller tries
+ *    min(⌈Σ busy / `targetBusy`⌉, ⌈Σ busy⌉ + 1) lanes (at most halving at once). The lanes were
+ *    shown idle, so the measurement only has to not contradict it: the shed is kept unless it
+ *    lost more than the tolerance plus 2 standard errors.
  * 7. Bias towards fewer: at steady state it tries one lane fewer, unless the last lane was
- *    measured to add at least `tolerance` (then removing it would cost more than allowed).
+ *    measured (recently) to add at least `tolerance`: removing it would cost more than allowed.
  *    Of two counts within the tolerance, it keeps the smaller. And back towards the best: when
- *    the current count loses more than twice the tolerance to one measured above it (the gap
- *    is hysteresis: removals stop at 1×, returns start at 2×), that count is
- *    tried again in one step, so a gentle slope (each lane below the margin) is still climbed
- *    and removals that each looked free cannot drift away from the best.
+ *    the current count loses more than twice the tolerance to one measured above it (the gap is
+ *    hysteresis: removals stop at 1×, returns start at 2×), that count is tried again in one
+ *    step, so a gentle slope (each lane below the margin) is still climbed and removals that
+ *    each looked free cannot drift away from the best.
  * 8. React to a persistent shift: when each of the last `samples` windows at the held count
  *    moved the same way by more than max(`shift`, 4σ of the noise) from what was measured there
  *    (a handler 10× heavier, a producer 10× faster), everything remembered is forgotten and the
