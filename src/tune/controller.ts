@@ -186,7 +186,7 @@ export class ThreadController {
   readonly #thresholds: SignalThresholds
 
   #lanes: number
-  /** Lanes asked for by the last decision but not yet confirmed by a window. */
+  /** `initial` was outside [min, max]: the first decision moves into it, and says so. */
   #clampedAtStart: boolean
   #index = 0
   #cooldown = 0
