@@ -24,8 +24,11 @@ export interface QueueEvents<In = unknown> {
   resume: [info: PauseInfo]
   /** A lane's worker died and was replaced; its lane resumed at the release cursor. */
   'worker-exit': [info: { lane: number; error: Error }]
-  /** Worker threads now serving lanes. */
-  threads: [count: number]
+  /**
+   * Worker threads now serving lanes; `reason`, when the thread controller resized
+   * (threads: { min, max }), says why with its numbers.
+   */
+  threads: [count: number, reason?: string]
   /**
    * Something failed outside any one message: a replacement worker's setup, a teardown, a
    * listener or callback that threw. Without a listener these become process warnings.

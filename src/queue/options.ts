@@ -23,8 +23,11 @@ export interface QueueOptions<In = unknown, Out = unknown> {
   handler: string | URL | HandlerRef<In, Out>
   /**
    * Worker threads, one lane each. A number, 'auto' (the CPUs this process may use: its CPU
-   * affinity, capped by a cgroup CPU quota, whole CPUs), or a range { min, max } that resize()
-   * may move in. At most THREADS_PER_CORE × those CPUs.
+   * affinity, capped by a cgroup CPU quota, whole CPUs), or a range { min, max }: it starts at
+   * those CPUs (within the range) and the thread controller (src/tune/controller.ts) moves it
+   * while running, a lane at a time, to the fewest threads that give the best throughput
+   * ('threads' events; stats().autoscale). At most THREADS_PER_CORE × those CPUs.
+   * @example { min: 1, max: 8 }
    * @default 'auto'
    */
   threads?: Threads
@@ -113,6 +116,8 @@ export interface ResolvedOptions {
   startTimeoutMs: number
   /** Off: undefined. */
   drainBudgetMs: number | undefined
+  /** threads { min, max }: the thread controller moves the count within it while running. */
+  adaptive: { min: number; max: number } | undefined
   resourceLimits?: ResourceLimits
   env?: Record<string, string>
   execArgv?: string[]
@@ -186,7 +191,7 @@ export function resolveThreads(threads: Threads | undefined): number {
     const min = threadCount('threads.min', threads.min)
     const max = threadCount('threads.max', threads.max)
     if (min > max) throw invalid(`threads.min (${min}) must not exceed threads.max (${max})`)
-    // Until the online tuner exists, a range starts at the CPUs it may use.
+    // A range starts at the CPUs it may use; the thread controller then moves within it.
     return Math.max(min, Math.min(max, usableCpus()))
   }
   throw invalid(`threads must be a number, 'auto' or { min, max }, got ${describeValue(threads)}`)
@@ -300,6 +305,11 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
       `drainBudgetMs must be a number of milliseconds > 0 (at most 2^31-1), or left out, got ${describeValue(drainBudgetMs)}`,
     )
   const threads = resolveThreads(options.threads)
+  const range = options.threads
+  const adaptive =
+    range !== null && typeof range === 'object'
+      ? { min: Math.min(range.min, threads), max: range.max }
+      : undefined
   return {
     handler: href,
     threads,
@@ -316,6 +326,7 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
     low,
     startTimeoutMs,
     drainBudgetMs,
+    adaptive,
     resourceLimits: checkResourceLimits(options.resourceLimits),
     env: checkEnv(options.env),
     execArgv: checkExecArgv(options.execArgv),

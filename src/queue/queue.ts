@@ -6,6 +6,7 @@ import { LanePool } from '../pool/lane-pool.js'
 import { maxPayloadBytes } from '../ring/index.js'
 import { Aborts, abortError } from './abort.js'
 import { Admission } from './admission.js'
+import { Autoscaler } from './autoscaler.js'
 import { Backpressure } from './backpressure.js'
 import { batchCall, type PushCall, pushCall, type RunCall, runCall } from './call-options.js'
 import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from './consume.js'
@@ -132,6 +133,10 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private timer: NodeJS.Timeout | undefined
   private budgetTimer: NodeJS.Timeout | undefined
   private readonly budget: DrainBudget
+  /** threads: { min, max }: the thread controller's driver. */
+  private autoscaler: Autoscaler | undefined
+  /** Why the controller asked for the resize in progress, for its 'threads' event. */
+  private resizeReason: string | undefined
   private starting: Promise<void> | undefined
   private stopping: Promise<StopReport<In>> | undefined
   /** Resolves when stop() is first called: cancels a start, ends consume() loops. */
@@ -251,6 +256,22 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
     this.state = 'running'
     this.admission!.setOpen(true)
     this.events.emit('threads', this.lanes.length)
+    if (o.adaptive) {
+      this.autoscaler = new Autoscaler(o.adaptive, this.lanes.length, {
+        lanes: () => this.lanes,
+        finished: () => {
+          const c = this.counts
+          return c.completed + c.deadLettered + c.rejected + c.aborted
+        },
+        waiting: () => this.admission?.waitingCount ?? 0,
+        resize: (threads) => this.resize(threads),
+        decided: (decision) => {
+          this.resizeReason = decision.reason
+        },
+        failed: (err) => this.events.error(err),
+      })
+      this.autoscaler.start()
+    }
   }
 
   private makeLane(index: number): Lane {
@@ -495,6 +516,10 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
       rate: { total: uptimeMs > 0 ? (c.completed * 1000) / uptimeMs : 0, recent: this.recent.rate },
       latencyMs: this.latency.percentiles(),
       drainEstimateMs: this.budget.estimateMs(this.lanes),
+      autoscale: this.autoscaler && {
+        ...this.autoscaler.view(),
+        decisions: this.autoscaler.log().slice(-20),
+      },
       threads: this.lanes.length,
       uptimeMs,
       lanes,
@@ -563,6 +588,7 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
   private async stopLanes(timeoutMs: number): Promise<StopReport<In>> {
     const started = performance.now()
     this.state = 'stopping'
+    this.autoscaler?.stop()
     this.admission!.setOpen(false)
     const supervisor = this.supervisor!
     this.admission!.rejectWaiting(() => this.notRunning())
@@ -646,7 +672,9 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
       if (this.state === 'running') admission.setLanes(this.lanes)
     }
     await retiring
-    this.events.emit('threads', this.lanes.length)
+    const reason = this.resizeReason
+    this.resizeReason = undefined
+    this.events.emit('threads', this.lanes.length, reason)
     admission.flush()
   }
 

@@ -1,3 +1,5 @@
+import type { ControllerView, Decision } from '../tune/controller.js'
+
 /** Keeps the last WINDOW latency samples; percentiles are computed when asked for. */
 const WINDOW = 4096
 
@@ -73,6 +75,12 @@ export interface QueueStats {
    * With `drainBudgetMs` it stays within the budget.
    */
   drainEstimateMs: number | null
+  /**
+   * threads: { min, max }: the thread controller's view (the count it runs, its phase, the
+   * noise it measured, the median throughput per count) and its recent decisions, each with
+   * its reason and numbers. Absent for a fixed thread count.
+   */
+  autoscale?: ControllerView & { decisions: readonly Decision[] }
   threads: number
   uptimeMs: number
   lanes: LaneStats[]
