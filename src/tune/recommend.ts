@@ -63,7 +63,11 @@ export interface Recommendation {
  * hangs): there is no best to be near. Throws on an empty list or a malformed entry, which is
  * a caller's bug.
  */
-export function recommend(configs: readonly MeasuredConfig[]): Recommendation | null {
+export function recommend(
+  configs: readonly MeasuredConfig[],
+  /** CPUs this process may use (cpuCeiling().cpus): says why no larger count was swept. */
+  cpus?: number,
+): Recommendation | null {
   if (configs.length === 0) throw new Error('recommend(): no configurations measured')
   for (const c of configs) {
     if (!(c.threads >= 1) || !(c.laneBytes > 0) || !(c.throughput >= 0)) {
@@ -102,13 +106,14 @@ export function recommend(configs: readonly MeasuredConfig[]): Recommendation | 
     producerSaturated,
     withinBest: WITHIN_BEST,
   }
-  return { ...recommendation, reason: reasonFor(recommendation, configs, sameLane) }
+  return { ...recommendation, reason: reasonFor(recommendation, configs, sameLane, cpus) }
 }
 
 function reasonFor(
   r: Omit<Recommendation, 'reason'>,
   configs: readonly MeasuredConfig[],
   sameLane: readonly MeasuredConfig[],
+  cpus: number | undefined,
 ): string {
   const laneSizes = new Set(configs.map((c) => c.laneBytes)).size
   const setting =
@@ -133,6 +138,8 @@ function reasonFor(
         ? `${what} ${verb} ${percent(r.next.adds)}`
         : `${what} ${r.next.threads === r.threads + 1 ? 'loses' : 'lose'} ${percent(-r.next.adds)}`,
     )
+  } else if (cpus !== undefined && r.threads >= cpus) {
+    parts.push(`no more were swept: this process may use ${cpus} CPU${cpus === 1 ? '' : 's'}`)
   } else if (sameLane.length > 1) {
     parts.push('it is the largest count swept: more threads might do better (--threads)')
   }

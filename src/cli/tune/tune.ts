@@ -95,8 +95,8 @@ export async function runTune(args: TuneArgs): Promise<number> {
         `  [${s.index}/${s.total}] repeat ${s.repeat}: ${threadsWord(s.threads)}, ${formatBytes(s.laneBytes)} lanes`,
       ),
   })
-  const recommendation = recommend(swept.configurations)
   const ceiling = cpuCeiling()
+  const recommendation = recommend(swept.configurations, ceiling.cpus)
   const result: TuneResult = {
     handler: args.handler,
     messages: {
