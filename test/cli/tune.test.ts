@@ -152,6 +152,25 @@ describe('conveyor tune', () => {
     expect(result.recommendation.threads).toBe(1)
   })
 
+  it('a handler that never returns: ends anyway, exit 1, no recommendation', () => {
+    const r = conveyor(
+      '--handler',
+      fixture('tune-never-returns.mjs'),
+      '--messages',
+      ORDERS,
+      '--threads',
+      '1',
+      '--lane-bytes',
+      '64k',
+      ...QUICK,
+      '--json',
+    )
+    expect(r.code, r.stderr).toBe(1)
+    const result = JSON.parse(r.stdout)
+    expect(result.recommendation).toBeNull()
+    expect(result.configurations[0]).toMatchObject({ throughput: 0, finished: 0, samples: 0 })
+  })
+
   it('leaves out a lane size too small for the largest message, and says why', () => {
     const big = join(tmp, 'big.ndjson')
     writeFileSync(big, `${JSON.stringify({ id: 1, pad: 'x'.repeat(3000) })}\n`)

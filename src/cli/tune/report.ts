@@ -26,20 +26,24 @@ export function table(configs: readonly ConfigurationResult[], r: Recommendation
       'failed',
       '',
     ],
-    ...configs.map((c) => [
-      String(c.threads),
-      formatBytes(c.laneBytes),
-      formatRate(c.throughput),
-      best > 0 ? percent(c.throughput / best) : '-',
-      spread(c.throughputs),
-      ms(c.serviceMs.p50),
-      ms(c.serviceMs.p99),
-      ms(c.latencyMs.p50),
-      ms(c.latencyMs.p99),
-      percent(c.mainThreadUtilisation),
-      String(c.failed),
-      isRecommended(c, r) ? '◀ recommended' : '',
-    ]),
+    ...configs.map((c) => {
+      // No timed message in any window (nothing finished): no percentiles, not zeros.
+      const t = (n: number) => (c.samples > 0 ? ms(n) : '-')
+      return [
+        String(c.threads),
+        formatBytes(c.laneBytes),
+        formatRate(c.throughput),
+        best > 0 ? percent(c.throughput / best) : '-',
+        spread(c.throughputs),
+        t(c.serviceMs.p50),
+        t(c.serviceMs.p99),
+        t(c.latencyMs.p50),
+        t(c.latencyMs.p99),
+        percent(c.mainThreadUtilisation),
+        String(c.failed),
+        isRecommended(c, r) ? '◀ recommended' : '',
+      ]
+    }),
   ]
   const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)))
   const line = (row: string[]) =>
