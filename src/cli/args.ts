@@ -3,14 +3,19 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cpuCeiling } from '../tune/cpu-ceiling.js'
+import { TUNE_HELP } from './tune/args.js'
 
-/** A command-line mistake: printed with a hint, exit code 2. */
-export class UsageError extends Error {}
+import { UsageError } from './usage-error.js'
+
+export { UsageError }
 
 export const HELP = `conveyor — consume messages in parallel on every core
 
 Usage:
   conveyor [demo] [options]     run the demo pipeline (the default; npm start)
+  conveyor tune --handler <module> (--messages <file.ndjson> | --generator <module>) [options]
+                                measure your handler at each thread count and lane size,
+                                and recommend a setting
   conveyor --help
   conveyor --version
 
@@ -23,6 +28,8 @@ demo options:
                          receives the demo's JSON order events
   --rate <msg/s>         limit the producer's rate (default: as fast as workers take them)
   --json                 print only the summary, as JSON
+
+${TUNE_HELP}
 
 The peer benchmarks (Piscina, tinypool, thread-stream, ringbuf.js) live in the repository:
 npm run bench [-- --quick] [-- --filter <text>] [-- --no-save].

@@ -5,6 +5,8 @@ import { isConveyorError } from '../errors.js'
 import { HELP, parseDemoArgs, UsageError } from './args.js'
 import { BUILTIN_HANDLER, runDemo } from './demo/demo.js'
 import { printSummary } from './demo/summary.js'
+import { parseTuneArgs } from './tune/args.js'
+import { runTune } from './tune/tune.js'
 
 /** The `conveyor` command. Returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -25,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
         "'bench' is not part of the installed command: in a clone of the repository, run npm run bench",
       )
     }
+    if (first === 'tune') return await runTune(parseTuneArgs(rest))
     const args = parseDemoArgs(first === 'demo' ? rest : argv)
     const summary = await runDemo({
       durationS: args.durationS,

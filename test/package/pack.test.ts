@@ -115,6 +115,43 @@ console.log(JSON.stringify({
     expect(run('metrics.mjs')).toEqual({ pushed: 64, sampled: 4, p50: true })
   })
 
+  // Issue 9's acceptance: the installed command, on a user handler and an NDJSON file, with
+  // only the package's runtime dependencies (no vega, no tinybench).
+  it('runs conveyor tune from the installed bin and recommends within 5 % of the best', () => {
+    writeFileSync(
+      join(app, 'orders.ndjson'),
+      Array.from({ length: 20 }, (_, id) => JSON.stringify({ id })).join('\n'),
+    )
+    const out = execFileSync(
+      join(app, 'node_modules/.bin/conveyor'),
+      [
+        'tune',
+        '--handler',
+        'handler.mjs',
+        '--messages',
+        'orders.ndjson',
+        '--threads',
+        '1,2',
+        '--lane-bytes',
+        '64k',
+        '--duration',
+        '0.6',
+        '--warmup',
+        '0.1',
+        '--json',
+      ],
+      { cwd: app, encoding: 'utf8' },
+    )
+    const result = JSON.parse(out) as {
+      configurations: { threads: number; throughput: number }[]
+      recommendation: { threads: number; throughput: number }
+    }
+    expect(result.configurations.map((c) => c.threads)).toEqual([1, 2])
+    const best = Math.max(...result.configurations.map((c) => c.throughput))
+    expect([1, 2]).toContain(result.recommendation.threads)
+    expect(result.recommendation.throughput).toBeGreaterThanOrEqual(best * 0.95)
+  })
+
   it('runs from CommonJS: require for the handler, import() for the queue', () => {
     writeFileSync(
       join(app, 'handler.cjs'),
