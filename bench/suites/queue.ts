@@ -2,7 +2,6 @@ import type { BenchContext, Case, Sampling, Suite } from '../harness.js'
 import {
   BATCH,
   conveyorPushCase,
-  conveyorPushManyCase,
   conveyorRunLatencyCase,
   inlineCase,
   NOOP_HANDLER,
@@ -81,7 +80,7 @@ export const queueSuite: Suite = {
         { handler: NOOP_HANDLER, threads: 1, laneBytes: RING_BYTES },
         targetMs,
       ),
-      conveyorPushManyCase(
+      conveyorPushCase(
         {
           name: `${NOOP} conveyor pushMany ${PUSH_MANY_BATCH}`,
           group: NOOP,

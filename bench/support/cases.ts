@@ -281,70 +281,21 @@ async function stopQueue(queue: Queue | undefined): Promise<void> {
 }
 
 /**
- * conveyor end to end: `await queue.push(message, { ack })` for each message of the sample
- * (codec 'string'), then wait until every ack of the sample fired.
+ * conveyor end to end, then wait until every ack of the sample fired (codec 'string'): with
+ * `batch` 1, `await queue.push(message, { ack })` per message; with more, `await
+ * queue.pushMany(batch, { ack })` per batch of the pool's messages, built once (a producer
+ * holding a batch of records is the use case), and the sample size rounds up to whole batches.
  */
 export function conveyorPushCase(
   meta: CaseMeta,
   w: Workload,
   options: Omit<ConveyorOptions, 'env'>,
   targetMs: number,
+  batch = 1,
 ): Case {
   let queue: Queue | undefined
   const acks = new AckCounter()
   // One options object for every push: what a tight producer loop would do.
-  const pushOptions = { ack: acks.ack }
-  const size = new SampleSize(targetMs)
-  return {
-    ...meta,
-    conveyor: true,
-    async setup() {
-      queue = await startQueue({ ...options, env: envOf(w) }, (e) => acks.fail(e))
-    },
-    async run() {
-      const q = queue!
-      const n = size.next
-      const { messages } = w
-      const mask = messages.length - 1
-      const t0 = performance.now()
-      const target = acks.expect(n)
-      let i = 0
-      const disarm = watchdog(
-        q,
-        () => i + acks.acked,
-        (e) => acks.fail(e),
-      )
-      try {
-        for (; i < n; i++) await q.push(messages[i & mask], pushOptions)
-        await acks.reached(target)
-      } catch (err) {
-        // The cause (a handler error, a stall) rather than its echo (QUEUE_STOPPED).
-        throw acks.failed ?? err
-      } finally {
-        disarm()
-      }
-      size.observe(n, performance.now() - t0)
-      return n
-    },
-    async teardown() {
-      await stopQueue(queue)
-    },
-  }
-}
-
-/**
- * conveyor push → ack through pushMany(): `batch` messages per call, one ack per message. The
- * batch is built once from the pool (a producer holding a batch of records is the use case).
- */
-export function conveyorPushManyCase(
-  meta: CaseMeta,
-  w: Workload,
-  options: Omit<ConveyorOptions, 'env'>,
-  targetMs: number,
-  batch: number,
-): Case {
-  let queue: Queue | undefined
-  const acks = new AckCounter()
   const pushOptions = { ack: acks.ack }
   const size = new SampleSize(targetMs)
   const { messages } = w
@@ -358,7 +309,6 @@ export function conveyorPushManyCase(
     },
     async run() {
       const q = queue!
-      // Whole batches only: the sample size rounds up.
       const calls = Math.max(1, Math.ceil(size.next / batch))
       const n = calls * batch
       const t0 = performance.now()
@@ -366,13 +316,15 @@ export function conveyorPushManyCase(
       let i = 0
       const disarm = watchdog(
         q,
-        () => i + acks.acked,
+        () => i * batch + acks.acked,
         (e) => acks.fail(e),
       )
       try {
-        for (; i < calls; i++) await q.pushMany(messagesOfBatch, pushOptions)
+        if (batch === 1) for (; i < n; i++) await q.push(messages[i & mask], pushOptions)
+        else for (; i < calls; i++) await q.pushMany(messagesOfBatch, pushOptions)
         await acks.reached(target)
       } catch (err) {
+        // The cause (a handler error, a stall) rather than its echo (QUEUE_STOPPED).
         throw acks.failed ?? err
       } finally {
         disarm()
