@@ -8,7 +8,7 @@ const KEYS = 5
 
 describe('threads: { min, max } (the thread controller drives resize())', () => {
   it('sheds lanes a slow producer leaves idle, says why, and keeps every message in key order', async () => {
-    const journal = new Int32Array(new SharedArrayBuffer(4 * 8192))
+    const journal = new Int32Array(new SharedArrayBuffer(4 * 20_480))
     const queue = makeQueue({
       handler: fixture('edge-journal.mjs'),
       threads: { min: 1, max: 4 },
@@ -21,7 +21,7 @@ describe('threads: { min, max } (the thread controller drives resize())', () => 
     const started = queue.stats().threads
     // A trickle: lanes are idle almost all the time, the backlog never grows.
     let id = 0
-    while (changes.length < 2 && id < 6000) {
+    while (changes.length < 2 && id < 20_000) {
       for (let i = 0; i < 8; i++, id++) await queue.push({ id }, { key: id % KEYS })
       await sleep(2)
     }
