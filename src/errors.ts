@@ -27,6 +27,13 @@ export type ConveyorErrorCode =
   | 'QUEUE_NOT_STARTED'
   /** maxWaiting pushes already wait for room. */
   | 'QUEUE_FULL'
+  /** add() on a batched writer (conveyor-lanes/executors) after its close() began. */
+  | 'EXECUTOR_CLOSED'
+  /**
+   * A batched writer's execute(batch) threw and it has no onError: flush(), wait() or close()
+   * rejects with it (an ExecuteError, its `batch` the items that failed, `cause` the error).
+   */
+  | 'EXECUTE_FAILED'
 
 export class ConveyorError extends Error {
   readonly code: ConveyorErrorCode
@@ -70,4 +77,21 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'symbol') return value.toString()
   if (value === null || typeof value !== 'object') return String(value)
   return Array.isArray(value) ? 'an array' : 'an object'
+}
+
+/** What was thrown, as an Error (a non-Error becomes one whose message shows it). */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(`non-Error thrown: ${String(err)}`)
+}
+
+/**
+ * A process warning ('ConveyorWarning', the error's code when it has one): where an error
+ * has nowhere else to go. Never an exception, never silence.
+ */
+export function emitConveyorWarning(message: string, error: Error): void {
+  const code = (error as { code?: unknown }).code
+  process.emitWarning(`conveyor: ${message}`, {
+    type: 'ConveyorWarning',
+    code: typeof code === 'string' ? code : undefined,
+  })
 }

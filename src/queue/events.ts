@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events'
+import { asError, emitConveyorWarning as warn } from '../errors.js'
 
 export interface DeadLetter<In = unknown> {
   /** The message, decoded; its raw bytes (a Buffer) when the error is DECODE_FAILED. */
@@ -120,16 +121,4 @@ export class EventFence {
       }
     }
   }
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(`non-Error thrown: ${String(err)}`)
-}
-
-function warn(message: string, error: Error): void {
-  const code = (error as { code?: unknown }).code
-  process.emitWarning(`conveyor: ${message}`, {
-    type: 'ConveyorWarning',
-    code: typeof code === 'string' ? code : undefined,
-  })
 }
