@@ -115,6 +115,25 @@ console.log(JSON.stringify({
     expect(run('metrics.mjs')).toEqual({ pushed: 64, sampled: 4, p50: true })
   })
 
+  it('batches results through conveyor-lanes/executors', () => {
+    writeFileSync(
+      join(app, 'executors.mjs'),
+      `import { createQueue } from 'conveyor-lanes'
+import { BulkExecutor } from 'conveyor-lanes/executors'
+const batches = []
+const sink = new BulkExecutor(async (items) => { batches.push(items.length) }, { maxItems: 10 })
+const queue = createQueue({ handler: new URL('./handler.mjs', import.meta.url), threads: 1 })
+await queue.start()
+for (let i = 0; i < 25; i++) await queue.push(i, { ack: () => void sink.add(i) })
+await queue.onIdle()
+await queue.stop()
+await sink.close()
+console.log(JSON.stringify({ batches }))
+`,
+    )
+    expect(run('executors.mjs')).toEqual({ batches: [10, 10, 5] })
+  })
+
   // Issue 9's acceptance: the installed command, on a user handler and an NDJSON file, with
   // only the package's runtime dependencies (no vega, no tinybench).
   it('runs conveyor tune from the installed bin and recommends within 5 % of the best', () => {
