@@ -1,11 +1,7 @@
-import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
 import { cpuCeiling } from '../tune/cpu-ceiling.js'
+import { existingFile, numberFlag, parseFlags, UsageError } from './flags.js'
 import { TUNE_HELP } from './tune/args.js'
-
-import { UsageError } from './usage-error.js'
 
 export { UsageError }
 
@@ -44,52 +40,31 @@ export interface DemoArgs {
   json: boolean
 }
 
-function number(flag: string, value: string | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  const n = Number(value)
-  if (value.trim() === '' || !Number.isFinite(n) || n < min) {
-    throw new UsageError(`--${flag} must be a number ≥ ${min}, got '${value}'`)
-  }
-  return n
-}
-
 export function parseDemoArgs(argv: string[]): DemoArgs {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        duration: { type: 'string' },
-        threads: { type: 'string' },
-        handler: { type: 'string' },
-        rate: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    }))
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
+  const values = parseFlags(argv, {
+    duration: { type: 'string' },
+    threads: { type: 'string' },
+    handler: { type: 'string' },
+    rate: { type: 'string' },
+    json: { type: 'boolean' },
+  })
   const threadsArg = values.threads as string | undefined
   const threads =
     threadsArg === undefined || threadsArg === 'auto'
       ? cpuCeiling().cpus
-      : number('threads', threadsArg, 0, 1)
+      : numberFlag('threads', threadsArg, 0, 1)
   if (!Number.isInteger(threads))
     throw new UsageError(`--threads must be a whole number or 'auto', got '${threadsArg}'`)
   let handler: string | undefined
   if (typeof values.handler === 'string') {
-    const path = resolve(values.handler)
-    if (!existsSync(path)) throw new UsageError(`--handler: no such file: ${path}`)
-    handler = pathToFileURL(path).href
+    handler = pathToFileURL(existingFile('handler', values.handler)).href
   }
-  const durationS = number('duration', values.duration as string | undefined, 20, 0.1)
+  const durationS = numberFlag('duration', values.duration as string | undefined, 20, 0.1)
   return {
     durationS,
     threads,
     handler,
-    rate: number('rate', values.rate as string | undefined, 0, 0),
+    rate: numberFlag('rate', values.rate as string | undefined, 0, 0),
     json: values.json === true,
   }
 }

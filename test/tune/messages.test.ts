@@ -1,9 +1,9 @@
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { UsageError } from '../../src/cli/flags.js'
 import { parseLaneBytes, parseThreads } from '../../src/cli/tune/args.js'
 import { generateMessages, parseNdjson } from '../../src/cli/tune/messages.js'
 import { median, toBatches } from '../../src/cli/tune/sweep.js'
-import { UsageError } from '../../src/cli/usage-error.js'
 import { cpuCeiling } from '../../src/tune/cpu-ceiling.js'
 
 const fixture = (name: string) =>

@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
 import { cpuCeiling } from '../../tune/cpu-ceiling.js'
-import { UsageError } from '../usage-error.js'
+import { existingFile, numberFlag, parseFlags, UsageError } from '../flags.js'
 
 export interface TuneArgs {
   /** The handler module's href. */
@@ -49,28 +47,18 @@ export const TUNE_HELP = `tune options:
   --json                 print only the result, one JSON document (see the README)`
 
 export function parseTuneArgs(argv: string[]): TuneArgs {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        handler: { type: 'string' },
-        messages: { type: 'string' },
-        generator: { type: 'string' },
-        threads: { type: 'string' },
-        'lane-bytes': { type: 'string' },
-        duration: { type: 'string' },
-        repeats: { type: 'string' },
-        warmup: { type: 'string' },
-        chart: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    }))
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
+  const values = parseFlags(argv, {
+    handler: { type: 'string' },
+    messages: { type: 'string' },
+    generator: { type: 'string' },
+    threads: { type: 'string' },
+    'lane-bytes': { type: 'string' },
+    duration: { type: 'string' },
+    repeats: { type: 'string' },
+    warmup: { type: 'string' },
+    chart: { type: 'string' },
+    json: { type: 'boolean' },
+  })
   const str = (name: string) => values[name] as string | undefined
   const handlerPath = str('handler')
   if (handlerPath === undefined) throw new UsageError('tune needs --handler <module>')
@@ -82,7 +70,7 @@ export function parseTuneArgs(argv: string[]): TuneArgs {
       'tune needs your messages: either --messages <file.ndjson> or --generator <module> (one of them)',
     )
   }
-  const repeats = number('repeats', str('repeats'), TUNE_DEFAULTS.repeats, 3)
+  const repeats = numberFlag('repeats', str('repeats'), TUNE_DEFAULTS.repeats, 3)
   if (!Number.isInteger(repeats)) {
     throw new UsageError(`--repeats must be a whole number ≥ 3, got '${str('repeats')}'`)
   }
@@ -95,30 +83,14 @@ export function parseTuneArgs(argv: string[]): TuneArgs {
         : pathToFileURL(existingFile('generator', generatorPath)).href,
     threads: parseThreads(str('threads')),
     laneBytes: parseLaneBytes(str('lane-bytes')),
-    durationS: number('duration', str('duration'), TUNE_DEFAULTS.durationS, 0.1),
+    durationS: numberFlag('duration', str('duration'), TUNE_DEFAULTS.durationS, 0.1),
     repeats,
-    warmupS: number('warmup', str('warmup'), TUNE_DEFAULTS.warmupS, 0),
+    warmupS: numberFlag('warmup', str('warmup'), TUNE_DEFAULTS.warmupS, 0),
     json: values.json === true,
     chart: str('chart') === undefined ? undefined : resolve(str('chart')!),
   }
 }
 
-function existingFile(flag: string, path: string): string {
-  const full = resolve(path)
-  if (!existsSync(full)) throw new UsageError(`--${flag}: no such file: ${full}`)
-  return full
-}
-
-function number(flag: string, value: string | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  const n = Number(value)
-  if (value.trim() === '' || !Number.isFinite(n) || n < min) {
-    throw new UsageError(`--${flag} must be a number ≥ ${min}, got '${value}'`)
-  }
-  return n
-}
-
-/** "1..4" (inclusive), "1,2,4", "3"; sorted, without duplicates; each 1..4 × CPUs. */
 export function parseThreads(value: string | undefined): number[] {
   const ceiling = cpuCeiling()
   if (value === undefined) return Array.from({ length: ceiling.cpus }, (_, i) => i + 1)

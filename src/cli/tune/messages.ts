@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { UsageError } from '../usage-error.js'
+import { UsageError } from '../flags.js'
 
 /**
  * The messages `conveyor tune` pushes, all in memory before the first configuration runs:

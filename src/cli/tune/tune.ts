@@ -8,7 +8,7 @@ import {
   threadsWord,
   WITHIN_BEST,
 } from '../../tune/recommend.js'
-import { UsageError } from '../usage-error.js'
+import { UsageError } from '../flags.js'
 import type { TuneArgs } from './args.js'
 import { generateMessages, largestEncoded, readNdjson } from './messages.js'
 import { barChart, table } from './report.js'

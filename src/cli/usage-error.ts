@@ -1,2 +1,0 @@
-/** A command-line mistake: printed with a hint, exit code 2. */
-export class UsageError extends Error {}
