@@ -64,8 +64,11 @@ export class Lane implements AbortTarget {
   readonly statSlots: Float64Array
   /** A watcher loop is applying this lane's progress (owned by watcher.ts). */
   watching = false
-  /** Messages this lane may hold (drain-budget.ts); the ring's own room otherwise. */
-  maxOutstanding = Number.POSITIVE_INFINITY
+  /**
+   * Records this lane may hold unsettled: the ack FIFO's capacity (as many as fit the ring),
+   * or less under a drain budget (drain-budget.ts). One number, so write() checks once.
+   */
+  private limit: number
   private readonly completionReader: RingReader
   /** The request ring as words (record tags) and the stats block's abort bell. */
   private readonly requestWords: Int32Array
@@ -99,6 +102,16 @@ export class Lane implements AbortTarget {
     this.requestWords = new Int32Array(this.requests)
     this.bell = new Int32Array(this.stats)
     this.fifo = new AckFifo(capacity / HEADER_BYTES)
+    this.limit = this.fifo.capacity
+  }
+
+  /** Messages this lane may hold (a drain budget); never more than the ack FIFO takes. */
+  get maxOutstanding(): number {
+    return this.limit
+  }
+
+  set maxOutstanding(n: number) {
+    this.limit = Math.min(n, this.fifo.capacity)
   }
 
   /** Messages written and not yet settled. */
@@ -125,12 +138,12 @@ export class Lane implements AbortTarget {
    */
   write(wire: string | Uint8Array, tag: number, pending: Pending | undefined, index = 0): boolean {
     const { writer } = this
-    if (this.fifo.size >= this.maxOutstanding || this.fifo.full) {
+    if (this.fifo.size >= this.limit) {
       // The FIFO lags RELEASE until progress is applied; a producer that never yields starves
       // the watcher, so apply it here. Still full: the ring is full of unreleased records,
       // or the lane holds what it can drain within the budget.
       this.drain()
-      if (this.fifo.size >= this.maxOutstanding || this.fifo.full) return this.full()
+      if (this.fifo.size >= this.limit) return this.full()
     }
     let length: number
     let at: number
