@@ -14,6 +14,8 @@ const serial = [
   'test/queue/drain-budget.test.ts',
   // packs the project (prepack rebuilds dist/) and installs it: never beside other tests
   'test/package/pack.test.ts',
+  // broker fault tests: consumer processes SIGKILLed, private brokers restarted
+  'test/sources/**/*.serial.test.ts',
 ]
 
 export default defineConfig({

@@ -34,6 +34,15 @@ export type ConveyorErrorCode =
    * rejects with it (an ExecuteError, its `batch` the items that failed, `cause` the error).
    */
   | 'EXECUTE_FAILED'
+  /**
+   * A broker source's message was delivered more than maxDeliveries times without ever being
+   * finished (its consumers died on it): dead-lettered without running.
+   */
+  | 'DELIVERY_LIMIT'
+  /** A broker source could not acknowledge, hand back or dead-letter a message (it will come back). */
+  | 'SOURCE_FAILED'
+  /** A message finished after its source's close(): it was given back and will come again. */
+  | 'SOURCE_CLOSED'
 
 export class ConveyorError extends Error {
   readonly code: ConveyorErrorCode

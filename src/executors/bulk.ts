@@ -1,4 +1,4 @@
-import { countOption, optionsObject } from './options.js'
+import { countOption, optionsObject } from '../check-options.js'
 import {
   type BatchContainer,
   type ExecuteBatch,

@@ -1,5 +1,5 @@
+import { countOption, functionOption, invalid, optionsObject } from '../check-options.js'
 import { ConveyorError, describeValue } from '../errors.js'
-import { countOption, functionOption, invalid, optionsObject } from './options.js'
 import {
   type BatchContainer,
   type ExecuteBatch,

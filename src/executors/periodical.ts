@@ -1,5 +1,5 @@
+import { functionOption, intervalOption, invalid, optionsObject } from '../check-options.js'
 import { asError, ConveyorError, describeValue, emitConveyorWarning } from '../errors.js'
-import { functionOption, intervalOption, invalid, optionsObject } from './options.js'
 
 /** Writes one batch: the user's code. A throw (or a rejection) is reported, never swallowed. */
 export type ExecuteBatch<T> = (batch: T[]) => void | Promise<void>

@@ -10,8 +10,29 @@ export interface Envelope<T = unknown> {
   nack?: (error: Error) => void
 }
 
+/**
+ * Marks an iterable whose items are always envelopes (every broker source): consume() treats
+ * them so without `{ envelopes: true }`.
+ */
+export const ENVELOPES: unique symbol = Symbol.for('conveyor-lanes.envelopes')
+
+export interface EnvelopeSource<T = unknown> extends AsyncIterable<Envelope<T>> {
+  readonly [ENVELOPES]: true
+}
+
+function yieldsEnvelopes(source: unknown): boolean {
+  return (
+    typeof source === 'object' &&
+    source !== null &&
+    (source as { [ENVELOPES]?: unknown })[ENVELOPES] === true
+  )
+}
+
 export interface ConsumeOptions {
-  /** Items are Envelopes: their ack/nack are called when the message settles. Default false. */
+  /**
+   * Items are Envelopes: their ack/nack are called when the message settles. Default false,
+   * true for an EnvelopeSource (a broker source).
+   */
   envelopes?: boolean
   /** Pushes that may wait for room at once. Default 1: the source is never read further ahead. */
   concurrency?: number
@@ -52,6 +73,7 @@ export async function consume(
       `consume(): concurrency must be an integer ≥ 1, got ${String(concurrency)}`,
     )
   }
+  const envelopes = options.envelopes ?? yieldsEnvelopes(source)
   const iterator = iteratorOf(source)
   const stopped = target.stopping.then((): typeof STOPPED => STOPPED)
   let consumed = 0
@@ -68,7 +90,7 @@ export async function consume(
         break
       }
       const item = next.value
-      const envelope = options.envelopes ? (item as Envelope) : undefined
+      const envelope = envelopes ? (item as Envelope) : undefined
       const pushed = (envelope ? target.push(envelope.value, envelope) : target.push(item)).then(
         () => {
           consumed++

@@ -39,6 +39,9 @@ export interface QueueEvents<In = unknown> {
 
 type Listener = (...args: unknown[]) => unknown
 
+/** Events an EventFence can emit: any, as long as 'error' carries one Error. */
+export type FencedEvents = { error: [error: Error] }
+
 /**
  * The one place where conveyor calls user code on the main thread: event listeners, and the
  * ack/nack callbacks of pushes. Each call is fenced: whatever it throws is reported on
@@ -49,11 +52,14 @@ type Listener = (...args: unknown[]) => unknown
  * throws, or an error nobody listens for, becomes a process warning ('ConveyorWarning'):
  * never an exception, never silence.
  */
-export class EventFence {
+export class EventFence<Events extends FencedEvents = QueueEvents> {
   // Untyped: the queue's emitter is EventEmitter<QueueEvents<In>> for its own In.
   constructor(private readonly emitter: EventEmitter) {}
 
-  emit<K extends keyof QueueEvents>(name: K, ...args: QueueEvents[K]): void {
+  emit<K extends keyof Events & string>(
+    name: K,
+    ...args: Events[K] extends unknown[] ? Events[K] : never
+  ): void {
     const listeners = this.emitter.rawListeners(name) as Listener[]
     for (const listener of listeners) {
       try {
@@ -65,7 +71,7 @@ export class EventFence {
   }
 
   /** Whether anyone listens: lets callers skip building an event's arguments. */
-  heard(name: keyof QueueEvents): boolean {
+  heard(name: keyof Events & string): boolean {
     return this.emitter.listenerCount(name) > 0
   }
 

@@ -2,7 +2,13 @@ import type { QueueOptions } from './options.js'
 import { Queue } from './queue.js'
 
 export type { ControllerView, Decision as ThreadDecision } from '../tune/controller.js'
-export type { ConsumeOptions, ConsumeResult, Envelope } from './consume.js'
+export {
+  type ConsumeOptions,
+  type ConsumeResult,
+  ENVELOPES,
+  type Envelope,
+  type EnvelopeSource,
+} from './consume.js'
 export type { DeadLetter, PauseInfo, QueueEvents } from './events.js'
 export { type HandlerIn, type HandlerOut, type HandlerRef, handlerUrl } from './handler-ref.js'
 export type {

@@ -9,7 +9,13 @@ import { Admission } from './admission.js'
 import { Autoscaler } from './autoscaler.js'
 import { Backpressure } from './backpressure.js'
 import { batchCall, type PushCall, pushCall, type RunCall, runCall } from './call-options.js'
-import { type ConsumeOptions, type ConsumeResult, consume, type Envelope } from './consume.js'
+import {
+  type ConsumeOptions,
+  type ConsumeResult,
+  consume,
+  type Envelope,
+  type EnvelopeSource,
+} from './consume.js'
 import { Transition } from './dispatcher.js'
 import { BUDGET_TICK_MS, DrainBudget } from './drain-budget.js'
 import { EventFence, type QueueEvents } from './events.js'
@@ -457,6 +463,10 @@ export class Queue<In = unknown, Out = unknown> extends EventEmitter<QueueEvents
    * push error rejects, after nacking. Resolving means everything was pushed, not handled:
    * the messages may still be in lanes.
    */
+  consume(
+    source: EnvelopeSource<In>,
+    options?: ConsumeOptions,
+  ): Promise<ConsumeResult<Envelope<In>>>
   consume(
     source: AsyncIterable<In> | Iterable<In>,
     options?: ConsumeOptions & { envelopes?: false },

@@ -1,4 +1,5 @@
 import type { Queue } from '../queue/queue.js'
+import { sleep } from './sleep.js'
 
 /**
  * go-zero's producer shape: `produce()` returns a message, or nothing when it has none right
@@ -22,20 +23,6 @@ export interface ProduceOptions {
   idleMs?: number
   /** Ends the loops. Default: they run until the queue stops. */
   signal?: AbortSignal
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 /**

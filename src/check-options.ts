@@ -1,4 +1,9 @@
-import { ConveyorError, describeValue } from '../errors.js'
+import { ConveyorError, describeValue } from './errors.js'
+
+/*
+ * Checks for the options objects of the optional parts (executors, sources): each error names
+ * its owner ("BulkExecutor", "redisSource") and says what to change.
+ */
 
 /** INVALID_OPTION, its message naming the executor. */
 export function invalid(label: string, message: string): ConveyorError {
