@@ -1,5 +1,6 @@
 import { Stat } from '../lane/protocol.js'
 import { type ControllerView, type Decision, ThreadController } from '../tune/controller.js'
+import { cpuCeiling } from '../tune/cpu-ceiling.js'
 import type { Lane } from './lane.js'
 
 /** One measurement window of the thread controller. */
@@ -37,7 +38,12 @@ export class Autoscaler {
     initial: number,
     private readonly host: AutoscaleHost,
   ) {
-    this.controller = new ThreadController({ min: range.min, max: range.max, initial })
+    this.controller = new ThreadController({
+      min: range.min,
+      max: range.max,
+      initial,
+      cpus: cpuCeiling().cpus,
+    })
   }
 
   start(): void {

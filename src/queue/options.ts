@@ -22,11 +22,12 @@ export interface QueueOptions<In = unknown, Out = unknown> {
    */
   handler: string | URL | HandlerRef<In, Out>
   /**
-   * Worker threads, one lane each. A number, 'auto' (the CPUs this process may use: its CPU
-   * affinity, capped by a cgroup CPU quota, whole CPUs), or a range { min, max }: it starts at
-   * those CPUs (within the range) and the thread controller (src/tune/controller.ts) moves it
-   * while running, a lane at a time, to the fewest threads that give the best throughput
-   * ('threads' events; stats().autoscale). At most THREADS_PER_CORE × those CPUs.
+   * Worker threads, one lane each. A number (fixed), a range { min, max }, or 'auto': the
+   * range { min: 1, max: the CPUs this process may use } (its CPU affinity, capped by a cgroup
+   * CPU quota, whole CPUs). A range starts at those CPUs (within the range) and the thread
+   * controller (src/tune/controller.ts) moves it while running, a lane at a time, to the
+   * fewest threads that give the best throughput ('threads' events; stats().autoscale). At
+   * most THREADS_PER_CORE × those CPUs.
    * @example { min: 1, max: 8 }
    * @default 'auto'
    */
@@ -116,7 +117,7 @@ export interface ResolvedOptions {
   startTimeoutMs: number
   /** Off: undefined. */
   drainBudgetMs: number | undefined
-  /** threads { min, max }: the thread controller moves the count within it while running. */
+  /** threads { min, max } or 'auto': the thread controller moves the count within it while running. */
   adaptive: { min: number; max: number } | undefined
   resourceLimits?: ResourceLimits
   env?: Record<string, string>
@@ -309,7 +310,10 @@ export function resolveOptions<In, Out>(options: QueueOptions<In, Out>): Resolve
   const adaptive =
     range !== null && typeof range === 'object'
       ? { min: Math.min(range.min, threads), max: range.max }
-      : undefined
+      : (range === undefined || range === 'auto') && threads > 1
+        ? // 'auto': the usable CPUs, or fewer where fewer give the same throughput.
+          { min: 1, max: threads }
+        : undefined
   return {
     handler: href,
     threads,

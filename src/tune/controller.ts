@@ -96,6 +96,13 @@ export interface ControllerOptions {
   readonly probeEvery?: number
   /** Relative move of a held count's throughput that counts as a shift. @default 0.2 */
   readonly shift?: number
+  /**
+   * CPUs the lanes may use (cpu-ceiling.ts). When every lane is busy, the main thread is not
+   * saturated and the lanes fit these CPUs, each lane is doing work no other could take over:
+   * rule 7 then does not probe one fewer (a probe would cost ~1/n of the throughput for a
+   * second, to learn what the busy times already say). @default undefined: always probe
+   */
+  readonly cpus?: number
   /** Largest step, in lanes (1: strictly ±1). @default Infinity */
   readonly maxStep?: number
   /** Decisions kept in the log. @default 128 */
@@ -182,6 +189,7 @@ export class ThreadController {
   readonly #probeEvery: number
   readonly #shift: number
   readonly #maxStep: number
+  readonly #cpus: number | undefined
   readonly #logSize: number
   readonly #thresholds: SignalThresholds
 
@@ -229,6 +237,7 @@ export class ThreadController {
     this.#probeEvery = options.probeEvery ?? 10
     this.#shift = options.shift ?? 0.2
     this.#maxStep = options.maxStep ?? Number.POSITIVE_INFINITY
+    this.#cpus = options.cpus
     this.#logSize = options.logSize ?? 128
     if (!(this.#maxStep >= 1)) throw new RangeError(`maxStep must be ≥ 1, got ${this.#maxStep}`)
     this.#thresholds = {
@@ -556,8 +565,16 @@ export class ThreadController {
       return this.#try(index, 1, step, `${prefix}: trying ${n + step}`, throughput)
     }
 
-    // Rule 7: try one fewer, unless the last lane was shown to be worth its keep.
-    if (n > this.#min && !this.#isBlocked(n - 1, index)) {
+    // Rule 7: try one fewer, unless the last lane was shown to be worth its keep, or every
+    // lane is busy on a CPU of its own while the producer has room (each lane is needed).
+    const lanesNeeded =
+      this.#cpus !== undefined &&
+      n <= this.#cpus &&
+      meanBusy >= this.#thresholds.busyLanes &&
+      !majority(recent, (s) => s.signals.mainSaturated)
+    if (lanesNeeded && n > this.#min) {
+      why.push(`every lane busy (${pct(meanBusy, false)}) on its own CPU, main thread not saturated`)
+    } else if (n > this.#min && !this.#isBlocked(n - 1, index)) {
       // What one lane fewer measured counts for a while only: a single unlucky judgement must
       // not rule out removal probes for the rest of the regime.
       const fresh = index - (this.#measuredAt.get(n - 1) ?? -Infinity) <= 8 * this.#probeEvery

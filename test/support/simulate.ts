@@ -23,7 +23,8 @@ export function simulate(
   windows: number,
 ): Run {
   const plant = new Plant(spec)
-  const controller = new ThreadController(bounds)
+  // As the queue wires it: the plant's cores are the CPUs the lanes may use.
+  const controller = new ThreadController({ cpus: spec.cores, ...bounds })
   const lanes: number[] = []
   const decisions: Decision[] = []
   let n = controller.lanes

@@ -154,6 +154,25 @@ describe('thread controller, simulated machines', () => {
     }
   })
 
+  it('started at the ceiling, keeps every lane that is busy on its own CPU (no probe down)', () => {
+    // 'auto' starts at the CPUs: with every lane busy and the producer far from saturated, a
+    // probe of one fewer would cost 1/n of the throughput for a second to learn nothing.
+    for (const cores of [2, 4, 16]) {
+      for (const seed of SEEDS) {
+        const run = simulate({ ...cpu(cores), seed }, { min: 1, max: cores, initial: cores }, 150)
+        const context = `${cores} cores, seed ${seed}: ${run.lanes.join(' ')}`
+        expect(Math.min(...run.lanes), context).toBe(cores)
+      }
+    }
+    // Without the CPU count (the old rule 7) it does probe: the test can tell the difference.
+    const probing = simulate(
+      { ...cpu(4), seed: 1 },
+      { min: 1, max: 4, initial: 4, cpus: undefined },
+      150,
+    )
+    expect(Math.min(...probing.lanes)).toBeLessThan(4)
+  })
+
   it('does not grow when input-starved', () => {
     // The source offers 100 k msg/s: 2 lanes' worth of a 20 µs handler, on 16 cores.
     for (const initial of [3, 8]) {

@@ -71,7 +71,18 @@ describe('resolveOptions defaults', () => {
       env: undefined,
       execArgv: undefined,
       workerData: undefined,
+      drainBudgetMs: undefined,
+      // 'auto' is a range from 1 to the usable CPUs (fixed where there is only one).
+      adaptive: cores > 1 ? { min: 1, max: cores } : undefined,
     })
+  })
+
+  it("makes 'auto' a range and keeps a number fixed", () => {
+    const cores = cpuCeiling().cpus
+    const auto = cores > 1 ? { min: 1, max: cores } : undefined
+    expect(resolve({ threads: 'auto' }).adaptive).toEqual(auto)
+    expect(resolve({ threads: 1 }).adaptive).toBeUndefined()
+    expect(resolve({ threads: { min: 1, max: 1 } }).adaptive).toEqual({ min: 1, max: 1 })
   })
 
   it('keeps the other half of a partly given retry or watermarks', () => {
