@@ -12,6 +12,8 @@ const serial = [
   'test/queue/oom.test.ts',
   // workers spinning for seconds, and stop() timed against a budget: alone, not beside others
   'test/queue/drain-budget.test.ts',
+  // the thread controller on this machine's CPUs: it must have them to itself
+  'test/queue/autoscale-auto.serial.test.ts',
   // packs the project (prepack rebuilds dist/) and installs it: never beside other tests
   'test/package/pack.test.ts',
   // broker fault tests: consumer processes SIGKILLed, private brokers restarted
