@@ -58,7 +58,8 @@ async function runOnce(s: Scenario, threads: Threads): Promise<Run> {
   queue.on('threads', (count, reason) => {
     if (t0 === 0) return
     changes.push([Math.round(performance.now() - t0), count])
-    if (process.env.AUTOSCALE_DEBUG) console.error(Math.round(performance.now() - t0), count, reason)
+    if (process.env.AUTOSCALE_DEBUG)
+      console.error(Math.round(performance.now() - t0), count, reason)
   })
   await queue.start()
   t0 = performance.now()
@@ -157,8 +158,7 @@ async function main() {
     results,
   }
   const out =
-    values.json ??
-    `bench/results/autoscale-${report.date.replace(/[:.]/g, '-').slice(0, 19)}Z.json`
+    values.json ?? `bench/results/autoscale-${report.date.replace(/[:.]/g, '-').slice(0, 19)}Z.json`
   mkdirSync('bench/results', { recursive: true })
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`)
   console.log(`saved ${out}`)

@@ -573,7 +573,9 @@ export class ThreadController {
       meanBusy >= this.#thresholds.busyLanes &&
       !majority(recent, (s) => s.signals.mainSaturated)
     if (lanesNeeded && n > this.#min) {
-      why.push(`every lane busy (${pct(meanBusy, false)}) on its own CPU, main thread not saturated`)
+      why.push(
+        `every lane busy (${pct(meanBusy, false)}) on its own CPU, main thread not saturated`,
+      )
     } else if (n > this.#min && !this.#isBlocked(n - 1, index)) {
       // What one lane fewer measured counts for a while only: a single unlucky judgement must
       // not rule out removal probes for the rest of the regime.
