@@ -152,6 +152,24 @@ describe('conveyor tune', () => {
     expect(result.recommendation.threads).toBe(1)
   })
 
+  it('--json: what the handler prints goes to stderr, stdout holds only the document', () => {
+    const r = conveyor(
+      '--handler',
+      fixture('chatty.mjs'),
+      '--messages',
+      ORDERS,
+      '--threads',
+      '1',
+      '--lane-bytes',
+      '64k',
+      ...QUICK,
+      '--json',
+    )
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout).recommendation.threads).toBe(1)
+    expect(r.stderr).toContain('chatty handler: setting up')
+  })
+
   it('a handler that never returns: ends anyway, exit 1, no recommendation', () => {
     const r = conveyor(
       '--handler',

@@ -53,6 +53,9 @@ export interface TuneResult {
 
 /** Runs `conveyor tune`; prints the table (or the JSON document). Returns the exit code. */
 export async function runTune(args: TuneArgs): Promise<number> {
+  // With --json, stdout carries one JSON document and nothing else: what the handler (in its
+  // workers) or a generator prints goes to stderr, for the rest of the command.
+  const print = args.json ? stdoutToStderr() : (text: string) => process.stdout.write(text)
   const messages =
     args.messages !== undefined
       ? readNdjson(args.messages)
@@ -124,7 +127,7 @@ export async function runTune(args: TuneArgs): Promise<number> {
   if (args.chart !== undefined)
     writeFileSync(args.chart, svgChart(result.configurations, recommendation))
   if (args.json) {
-    console.log(JSON.stringify(result, null, 2))
+    print(`${JSON.stringify(result, null, 2)}\n`)
   } else {
     printResult(result)
     if (args.chart !== undefined) console.log(`Chart written to ${args.chart}`)
@@ -152,4 +155,12 @@ function printResult(result: TuneResult): void {
       ? `\nRecommended: threads: ${r.threads}, laneBytes: ${r.laneBytes}\n${r.reason}.`
       : '\nNo recommendation: no configuration finished a message (does the handler return?).',
   )
+}
+
+/** Sends every later process.stdout write (workers' output included) to stderr; returns the real stdout write. */
+function stdoutToStderr(): (text: string) => void {
+  const stdout = process.stdout
+  const write = stdout.write.bind(stdout)
+  stdout.write = process.stderr.write.bind(process.stderr) as typeof stdout.write
+  return (text) => write(text)
 }
