@@ -17,7 +17,7 @@ import { calibrate, roundsFor } from './support/work.js'
  *               the step 'auto' moved to its new count (target ≤ 3 s), and its throughput
  *               from 3 s after the step on vs each fixed count's (target ≥ 95 % of the best).
  *
- *   npm run bench:autoscale [-- --rounds 3 --json out.json]
+ *   npm run bench:autoscale [-- --rounds 3 --threads 1,2,4 --only step --json out.json]
  */
 const STEP_HANDLER = new URL('./workers/step-handler.js', import.meta.url)
 
@@ -93,9 +93,8 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
-async function scenario(s: Scenario, rounds: number) {
-  const cpus = cpuCeiling().cpus
-  const settings: Threads[] = ['auto', ...Array.from({ length: cpus }, (_, i) => i + 1)]
+async function scenario(s: Scenario, rounds: number, counts: number[]) {
+  const settings: Threads[] = ['auto', ...counts]
   const runs = new Map<string, Run[]>(settings.map((t) => [String(t), []]))
   for (let r = 0; r < rounds; r++) {
     for (const t of settings) runs.get(String(t))!.push(await runOnce(s, t))
@@ -125,9 +124,20 @@ async function scenario(s: Scenario, rounds: number) {
 
 async function main() {
   const { values } = parseArgs({
-    options: { rounds: { type: 'string', default: '3' }, json: { type: 'string' } },
+    options: {
+      rounds: { type: 'string', default: '3' },
+      json: { type: 'string' },
+      // The fixed counts compared with 'auto' (default: every count from 1 to the CPUs).
+      threads: { type: 'string' },
+      // Only the scenarios whose name contains this.
+      only: { type: 'string' },
+    },
   })
   const rounds = Number(values.rounds)
+  const cpus = cpuCeiling().cpus
+  const counts = values.threads
+    ? values.threads.split(',').map(Number)
+    : Array.from({ length: cpus }, (_, i) => i + 1)
   const cal = calibrate()
   const scenarios: Scenario[] = [
     { name: 'cpu-heavy', bytes: 64, costUs: 20, runMs: 3000, fromMs: 0, toMs: 3000 },
@@ -145,7 +155,8 @@ async function main() {
   ]
   const results = []
   for (const s of scenarios) {
-    const result = await scenario(s, rounds)
+    if (values.only && !s.name.includes(values.only)) continue
+    const result = await scenario(s, rounds, counts)
     results.push(result)
     console.log(JSON.stringify({ ...result, scenario: s.name }))
   }
