@@ -52,6 +52,8 @@ export interface WindowSignals {
   readonly meanBusy: number
   /** The backlog grew by more than `risingBacklog` × completions: input outpaces the lanes. */
   readonly backlogRising: boolean
+  /** The main thread's event-loop utilisation, 0..1. */
+  readonly mainUtilisation: number
   /** The main thread's utilisation is at or above the threshold. */
   readonly mainSaturated: boolean
   /**
@@ -79,7 +81,17 @@ export function readSignals(w: TuneWindow, t: SignalThresholds): WindowSignals {
   // A growing backlog means work is there: lanes that are not busy then are slow to pick it
   // up, not starved. A saturated producer is reported as such, not as a slow source.
   const starved = !mainSaturated && !backlogRising && meanBusy < t.starvedBusy
-  return { throughput, busySum, meanBusy, backlogRising, mainSaturated, producerBound, starved }
+  const mainUtilisation = Math.min(1, Math.max(0, w.mainUtilisation))
+  return {
+    throughput,
+    busySum,
+    meanBusy,
+    backlogRising,
+    mainUtilisation,
+    mainSaturated,
+    producerBound,
+    starved,
+  }
 }
 
 /** Why a window cannot be read at all (a bug in the caller), or undefined when it can. */

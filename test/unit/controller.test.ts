@@ -43,7 +43,8 @@ function drive(
 describe('thread controller rules', () => {
   it('measures before it moves, then discards the first window after a change', () => {
     const c = new ThreadController({ min: 1, max: 8, initial: 2 })
-    const first = drive(c, 3, (n) => win(n))
+    // The main thread 80 % busy: no room for a step larger than one lane.
+    const first = drive(c, 3, (n) => win(n, { main: 0.8 }))
     expect(first.map((d) => d.change)).toEqual([0, 0, 1])
     expect(first[0].reason).toMatch(/measuring 2 lanes: 1 of 3/)
     // The transition window: whatever it says is not used.
@@ -54,6 +55,21 @@ describe('thread controller rules', () => {
     // was not even collected: three more windows decide.
     const next = drive(c, 3, (n) => win(n))
     expect(next[2].reason).toMatch(/^grew: \+50\.0% over 1 lane/)
+  })
+
+  it("steps by the producer's room when every lane is busy: up to doubling, not +1", () => {
+    // Main thread 30 % busy: it could feed 0.9 / 0.3 = 3× the lanes; a step at most doubles.
+    const roomy = new ThreadController({ min: 1, max: 16, initial: 4 })
+    const [, , grow] = drive(roomy, 3, (n) => win(n, { main: 0.3 }))
+    expect(grow.lanes).toBe(8)
+    expect(grow.reason).toMatch(/lanes 98\.0% busy, main thread 30\.0%\): trying 8/)
+    // 60 % busy: room for half as many again.
+    const half = new ThreadController({ min: 1, max: 16, initial: 4 })
+    expect(drive(half, 3, (n) => win(n, { main: 0.6 }))[2].lanes).toBe(6)
+    // Lanes with slack: no such shortcut, +1.
+    const slack = new ThreadController({ min: 1, max: 16, initial: 4 })
+    const rising = (n: number) => win(n, { main: 0.3, busy: 0.7, backlogEnd: 2000 })
+    expect(drive(slack, 3, rising)[2].lanes).toBe(5)
   })
 
   it('discards windows with too few completions to judge', () => {
