@@ -7,7 +7,7 @@ const MISSING =
 
 type RedisConstructor = new (...args: [string, RedisOptions] | [RedisOptions]) => Redis
 
-let constructor: RedisConstructor | undefined
+let RedisClass: RedisConstructor | undefined
 
 /**
  * ioredis's Redis class, loaded (once) by the first source that opens its own connections:
@@ -16,17 +16,17 @@ let constructor: RedisConstructor | undefined
  * package is missing.
  */
 export function loadIoredis(): RedisConstructor {
-  if (constructor) return constructor
+  if (RedisClass) return RedisClass
   try {
     const module = createRequire(import.meta.url)('ioredis') as {
       Redis?: RedisConstructor
       default?: RedisConstructor
     }
-    constructor = module.Redis ?? module.default ?? (module as unknown as RedisConstructor)
+    RedisClass = module.Redis ?? module.default ?? (module as unknown as RedisConstructor)
   } catch (err) {
     throw new Error(MISSING, { cause: err })
   }
-  return constructor
+  return RedisClass
 }
 
 /**

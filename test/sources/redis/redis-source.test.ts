@@ -1,17 +1,22 @@
 import { execFileSync } from 'node:child_process'
-import { cpSync, writeFileSync } from 'node:fs'
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createQueue, type Queue } from '../../../dist/src/index.js'
 import { type RedisSource, redisSource } from '../../../dist/src/sources/redis/index.js'
+import {
+  autoClaimReply,
+  fieldValue,
+  pendingOf,
+  readGroupEntries,
+} from '../../../dist/src/sources/redis/replies.js'
 import { brokerUp, uniqueName } from '../support/brokers.js'
 import {
   addMessages,
   fixture,
   groupState,
-  pendingIds,
   readJournal,
   sleep,
   tempDir,
@@ -61,6 +66,27 @@ describe('redisSource() options', () => {
     const source = redisSource({ stream: 's', group: 'g', redis: { lazyConnect: true } })
     expect(source.inFlight).toBe(0)
     await source.close()
+  })
+})
+
+describe('Redis replies', () => {
+  const b = (text: string) => Buffer.from(text)
+
+  it('reads XREADGROUP as RESP2 arrays and as RESP3 maps, and the other replies', () => {
+    const entries = [[b('1-0'), [b('data'), b('{"n":1}'), b('x'), b('y')]]]
+    expect(readGroupEntries([[b('s'), entries]])).toEqual([{ id: '1-0', fields: entries[0][1] }])
+    expect(readGroupEntries({ s: entries })).toEqual([{ id: '1-0', fields: entries[0][1] }])
+    expect(readGroupEntries(null)).toEqual([])
+    expect(readGroupEntries([[b('s'), [[b('2-0'), null]]]])).toEqual([{ id: '2-0', fields: null }])
+    expect(autoClaimReply([b('0-0'), entries, []])).toEqual({
+      cursor: '0-0',
+      entries: [{ id: '1-0', fields: entries[0][1] }],
+    })
+    expect(fieldValue(entries[0][1] as Buffer[], 'data')).toEqual(b('{"n":1}'))
+    expect(fieldValue(entries[0][1] as Buffer[], 'y')).toBeUndefined()
+    expect(fieldValue(['data', 'text'], 'data')).toEqual(b('text'))
+    expect(pendingOf([['1-0', 'c', 10, 3]])).toEqual({ consumer: 'c', deliveries: 3 })
+    expect(pendingOf([])).toBeUndefined()
   })
 })
 
@@ -277,9 +303,38 @@ describe.runIf(await brokerUp('redis'))('redisSource() on the live Redis', () =>
     }
   })
 
+  it('creates the group again when it is gone (a restart without persistence)', async () => {
+    const name = stream('redis-nogroup')
+    await addMessages(admin, name, 10)
+    const { dir, remove } = tempDir('conveyor-redis-nogroup-')
+    const journal = join(dir, 'journal')
+    try {
+      const queue = createQueue({
+        handler: fixture('journal.mjs'),
+        threads: 1,
+        workerData: { journal },
+      })
+      queues.push(queue)
+      const source = redisSource({ stream: name, group: 'g', redis: {}, blockMs: 100 })
+      sources.push(source)
+      source.on('error', () => {})
+      await queue.start()
+      void queue.consume(source)
+      await waitFor(() => readJournal(journal).size === 10, 'the first ten')
+      await waitFor(async () => (await groupState(admin, name, 'g')).pending === 0, 'acked')
+      await admin.del(name)
+      await addMessages(admin, name, 10, 10)
+      await waitFor(() => readJournal(journal).size === 20, 'the ten added after')
+      await waitFor(async () => (await groupState(admin, name, 'g')).pending === 0, 'acked')
+      expect([...readJournal(journal).values()].every((times) => times === 1)).toBe(true)
+    } finally {
+      remove()
+    }
+  })
+
   it('re-reads its own pending entries first after a restart under the same consumer name', async () => {
     const name = stream('redis-own-pending')
-    const ids = await addMessages(admin, name, 10)
+    await addMessages(admin, name, 10)
     await admin.xgroup('CREATE', name, 'g', '0')
     // A previous life of consumer 'c1' read four entries and died before acking them.
     await admin.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 4, 'STREAMS', name, '>')
@@ -299,11 +354,11 @@ describe.runIf(await brokerUp('redis'))('redisSource() on the live Redis', () =>
       await queue.start()
       void queue.consume(source)
       await waitFor(() => readJournal(journal).size === 10, 'all ten')
+      expect(letters).toEqual([])
       await waitFor(async () => (await groupState(admin, name, 'g')).pending === 0, 'no pending')
       // In order: the pending four first (one thread, so the journal keeps the order).
-      const order = (await import('node:fs')).readFileSync(journal, 'utf8').trim().split('\n')
+      const order = readFileSync(journal, 'utf8').trim().split('\n')
       expect(order.map(Number)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-      expect(ids).toHaveLength(10)
       // Close leaves a named consumer in the group (only default names are removed).
       await queue.stop()
       await source.close()
