@@ -47,22 +47,35 @@ export async function addMessages(
   return ids
 }
 
-/** The group's pending count and lag (entries not yet read by any of its consumers). */
+/**
+ * The group's pending count, consumers, and lag: 0 when its consumers have read every entry,
+ * else 1. From the stream's last id and the group's: XINFO's own `lag` is null after a restart
+ * that could not tell how many entries the group had read.
+ */
 export async function groupState(
   redis: Redis,
   stream: string,
   group: string,
 ): Promise<{ pending: number; lag: number; consumers: number }> {
+  const pairs = (list: unknown[]) => {
+    const info: Record<string, unknown> = {}
+    for (let i = 0; i + 1 < list.length; i += 2) info[String(list[i])] = list[i + 1]
+    return info
+  }
   const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][]
   for (const g of groups) {
-    const info: Record<string, unknown> = {}
-    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
-    if (info.name === group) {
-      return {
-        pending: Number(info.pending),
-        lag: Number(info.lag ?? 0),
-        consumers: Number(info.consumers),
-      }
+    const info = pairs(g)
+    if (info.name !== group) continue
+    const last = String(
+      pairs((await redis.xinfo('STREAM', stream)) as unknown[])['last-generated-id'],
+    )
+    const delivered = String(info['last-delivered-id'])
+    const unread =
+      delivered === last ? [] : await redis.xrange(stream, `(${delivered}`, last, 'COUNT', 1)
+    return {
+      pending: Number(info.pending),
+      lag: unread.length,
+      consumers: Number(info.consumers),
     }
   }
   throw new Error(`no group ${group} on ${stream}`)
