@@ -208,7 +208,8 @@ export class ConsumerProcess {
     port: number
     stream: string
     group: string
-    consumer: string
+    /** Default: the source's own (hostname-pid). */
+    consumer?: string
     journal: string
     claimIdleMs: number
     maxInFlight: number
