@@ -6,6 +6,7 @@ import {
   autoClaimReply,
   fieldValue,
   pendingOf,
+  readClaimEntries,
   readGroupEntries,
   type StreamEntry,
 } from './replies.js'
@@ -53,10 +54,11 @@ function results(replies: [Error | null, unknown][] | null): unknown[] {
 /**
  * A Redis stream read through a consumer group (the BrokerAdapter of redisSource()):
  *
- * - fetch: first this consumer's own pending entries (XREADGROUP … 0: a restart, or a reply lost
- *   with the connection), then, every claimIdleMs / 2 or after a retry, the group's entries idle
- *   longer than claimIdleMs (XAUTOCLAIM: a crashed consumer's), then new ones (XREADGROUP … >
- *   BLOCK blockMs). Re-read and claimed entries carry their delivery count from XPENDING.
+ * - fetch: first this consumer's own pending entries (XPENDING, then XCLAIM to itself: a
+ *   restart under the same name, or a reply lost with the connection), then, every
+ *   claimIdleMs / 2 or after a retry, the group's entries idle longer than claimIdleMs
+ *   (XAUTOCLAIM: a crashed consumer's), then new ones (XREADGROUP … > BLOCK blockMs). Re-read
+ *   and claimed entries carry their delivery count from XPENDING.
  * - ack: one XACK with every id of the batch.
  * - extend: XCLAIM … JUSTID of the held ids to this consumer, which resets their idle time
  *   without counting a delivery; every claimIdleMs / 3.
@@ -258,26 +260,32 @@ export class RedisStreamsAdapter implements BrokerAdapter<string> {
 
   private async readFrom(reader: Redis, max: number): Promise<Delivery<string>[]> {
     const { stream, group, consumer, claimIdleMs, blockMs } = this.options
-    // 1. This consumer's own pending entries, oldest first.
+    // 1. This consumer's own pending entries that it does not hold, oldest first: a previous
+    // life's (a restart under the same name), or those of a reply lost with the connection.
+    // XPENDING lists them without counting a delivery; XCLAIM to itself returns them and counts
+    // one (XREADGROUP … 0 would count one for the held entries too).
     while (this.pendingCursor !== undefined) {
-      const entries = readGroupEntries(
-        await reader.xreadgroupBuffer(
-          'GROUP',
-          group,
-          consumer,
-          'COUNT',
-          max,
-          'STREAMS',
-          stream,
-          this.pendingCursor,
-        ),
-      )
-      if (entries.length === 0) {
+      const start = this.pendingCursor === '0' ? '-' : `(${this.pendingCursor}`
+      const rows = (await reader.xpending(stream, group, start, '+', max, consumer)) as [
+        string,
+        string,
+        number,
+        number,
+      ][]
+      if (rows.length === 0) {
         this.pendingCursor = undefined
         break
       }
-      this.pendingCursor = entries[entries.length - 1].id
-      const deliveries = await this.counted(reader, entries)
+      this.pendingCursor = rows[rows.length - 1][0]
+      const counts = new Map<string, number>()
+      for (const [id, , , deliveries] of rows) {
+        if (!this.held.has(id)) counts.set(id, Number(deliveries) + 1)
+      }
+      if (counts.size === 0) continue
+      const entries = readClaimEntries(
+        await reader.callBuffer('XCLAIM', stream, group, consumer, '0', ...counts.keys()),
+      )
+      const deliveries = entries.map((entry) => this.deliver(entry, counts.get(entry.id) ?? 1))
       if (deliveries.length > 0) return deliveries
     }
     // 2. Entries idle longer than claimIdleMs, on any consumer of the group.
@@ -325,7 +333,7 @@ export class RedisStreamsAdapter implements BrokerAdapter<string> {
   }
 
   /**
-   * Re-read or claimed entries → deliveries counted by XPENDING. Skipped: entries this source
+   * Claimed entries → deliveries counted by XPENDING. Skipped: entries this source
    * holds already, entries no longer pending on this consumer (acked meanwhile), and entries
    * deleted from the stream (acked here: there is nothing to handle).
    */

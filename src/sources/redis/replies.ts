@@ -39,6 +39,12 @@ export function readGroupEntries(reply: unknown): StreamEntry[] {
   throw new TypeError('unexpected XREADGROUP reply')
 }
 
+/** XCLAIM (without JUSTID): the entries claimed (one deleted meanwhile is left out). */
+export function readClaimEntries(reply: unknown): StreamEntry[] {
+  if (!Array.isArray(reply)) throw new TypeError('unexpected XCLAIM reply')
+  return entriesOf(reply.filter((item) => Array.isArray(item) && Array.isArray(item[1])))
+}
+
 /** XAUTOCLAIM: where the next call starts ('0-0': the pass is over), and the claimed entries. */
 export function autoClaimReply(reply: unknown): { cursor: string; entries: StreamEntry[] } {
   if (!Array.isArray(reply) || reply.length < 2) throw new TypeError('unexpected XAUTOCLAIM reply')

@@ -10,6 +10,7 @@ import {
   autoClaimReply,
   fieldValue,
   pendingOf,
+  readClaimEntries,
   readGroupEntries,
 } from '../../../dist/src/sources/redis/replies.js'
 import { brokerUp, uniqueName } from '../support/brokers.js'
@@ -82,6 +83,9 @@ describe('Redis replies', () => {
       cursor: '0-0',
       entries: [{ id: '1-0', fields: entries[0][1] }],
     })
+    expect(readClaimEntries([...entries, null, [b('3-0'), null]])).toEqual([
+      { id: '1-0', fields: entries[0][1] },
+    ])
     expect(fieldValue(entries[0][1] as Buffer[], 'data')).toEqual(b('{"n":1}'))
     expect(fieldValue(entries[0][1] as Buffer[], 'y')).toBeUndefined()
     expect(fieldValue(['data', 'text'], 'data')).toEqual(b('text'))
