@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { hostname } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -33,13 +34,13 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/consumer.js', ()
       return { child, exited, out: () => out, err: () => err }
     })
     try {
-      // Both are reading (each registered as a consumer of the group) before orders arrive.
-      await waitFor(
-        async () =>
-          (await groupState(admin, stream, 'billing').catch(() => ({ consumers: 0 }))).consumers ===
-          2,
-        'both consumers in the group',
-      )
+      // Both are reading (their reading connections, named after their consumer, are open)
+      // before orders arrive.
+      const readers = processes.map((p) => `conveyor-lanes:${hostname()}-${p.child.pid}:reader`)
+      await waitFor(async () => {
+        const clients = String(await admin.client('LIST'))
+        return readers.every((name) => clients.includes(` name=${name} `))
+      }, 'both consumers reading')
       const count = 2000
       const pipeline = admin.pipeline()
       for (let id = 0; id < count; id++) {
