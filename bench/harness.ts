@@ -37,6 +37,11 @@ export interface Suite {
   sampling?(ctx: BenchContext): Partial<Sampling>
   /** 'table' (default): one row per case. 'grid': one row per conveyor case, its peers as columns. */
   layout?: 'table' | 'grid'
+  /**
+   * Runs only when `--filter` names this suite (not in the default run, nor in --quick): for
+   * suites that need something outside the machine's Node, such as a broker.
+   */
+  optIn?: boolean
   /** Facts about the run worth keeping (calibrations…): printed, and saved in the results. */
   info?(): Record<string, string | number> | undefined
 }

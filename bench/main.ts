@@ -139,6 +139,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
 
   for (const suite of options.suites ?? registered) {
     const suiteMatches = !filter || suite.name.toLowerCase().includes(filter)
+    // An opt-in suite (a broker it needs) runs only when the filter names it.
+    if (suite.optIn && !(filter && suite.name.toLowerCase().includes(filter))) continue
     const all = suite.cases({ quick })
     const matches = (c: (typeof all)[number]) =>
       suiteMatches || `${c.group ?? ''}\n${c.name}`.toLowerCase().includes(filter ?? '')

@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process'
+import { hostname } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { brokerUp, uniqueName } from '../support/brokers.js'
+import { groupState, waitFor } from './support.js'
+
+const example = fileURLToPath(
+  new URL('../../../examples/sources/redis/consumer.js', import.meta.url),
+)
+
+describe.runIf(await brokerUp('redis'))('examples/sources/redis/consumer.js', () => {
+  let admin: Redis
+  beforeAll(() => {
+    admin = new Redis({ host: '127.0.0.1', port: 6379 })
+  })
+  afterAll(() => admin.disconnect())
+
+  it('runs as written: two processes share the group, and stop on SIGTERM', async () => {
+    const stream = uniqueName('redis-example')
+    const env = { ...process.env, STREAM: stream, REDIS_URL: 'redis://127.0.0.1:6379' }
+    const processes = [0, 1].map(() => {
+      const child = spawn(process.execPath, [example], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (chunk) => {
+        out += chunk
+      })
+      child.stderr.on('data', (chunk) => {
+        err += chunk
+      })
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      return { child, exited, out: () => out, err: () => err }
+    })
+    try {
+      // Both are reading (their reading connections, named after their consumer, are open)
+      // before orders arrive.
+      const readers = processes.map((p) => `conveyor-lanes:${hostname()}-${p.child.pid}:reader`)
+      await waitFor(async () => {
+        const clients = String(await admin.client('LIST'))
+        return readers.every((name) => clients.includes(` name=${name} `))
+      }, 'both consumers reading')
+      const count = 2000
+      const pipeline = admin.pipeline()
+      for (let id = 0; id < count; id++) {
+        pipeline.xadd(stream, '*', 'data', JSON.stringify({ id, email: `u${id}@example.com` }))
+      }
+      await pipeline.exec()
+      await waitFor(async () => {
+        const state = await groupState(admin, stream, 'billing')
+        return state.pending === 0 && state.lag === 0
+      }, 'every order acked')
+      for (const p of processes) p.child.kill('SIGTERM')
+      const codes = await Promise.all(processes.map((p) => p.exited))
+      expect(codes, processes.map((p) => p.err()).join('\n')).toEqual([0, 0])
+      const reports = processes.map((p) => JSON.parse(p.out().trim().split('\n').at(-1) ?? ''))
+      expect(reports.reduce((sum, r) => sum + r.completed, 0)).toBe(count)
+      // The default consumer names (host-pid) left the group on close().
+      expect(await groupState(admin, stream, 'billing')).toMatchObject({ consumers: 0 })
+    } finally {
+      for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL')
+      await admin.del(stream, `${stream}:dead`)
+    }
+  })
+})
