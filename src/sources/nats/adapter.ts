@@ -3,6 +3,7 @@ import type { NatsConnection, Status } from '@nats-io/transport-node'
 import { asError, ConveyorError, isConveyorError } from '../../errors.js'
 import type { BrokerAdapter } from '../adapter.js'
 import type { NatsClient } from './client.js'
+import { Confirmations } from './confirm.js'
 import { LABEL, type ResolvedNatsOptions } from './options.js'
 import { type NatsDelivery, type NatsHandle, PullRequests, PullStatusError } from './pull.js'
 import { prepareConsumer } from './setup.js'
@@ -13,14 +14,17 @@ const WORKING = '+WPI'
 /** No reason after it: servers before 2.11 take only a bare `+TERM`. */
 const TERM = '+TERM'
 
-/** A flush (the server's PONG after what was published) waits at most this long. */
+/** A flush (the server's PONG after what was published) or a dead letter's PubAck waits at most this long. */
 const FLUSH_TIMEOUT_MS = 10_000
+/** Confirmations of acks (and naks, terms) wait at most this long, then the batch is sent again. */
+const CONFIRM_TIMEOUT_MS = 5000
 
 /** One connection and what was set up on it. */
 interface Session {
   nc: NatsConnection
   owned: boolean
   js: JetStreamClient
+  confirm: Confirmations
   /** Pull requests, once the consumer was checked on this connection. */
   pulls: PullRequests | undefined
   status: AsyncIterable<Status> & { stop?: () => void }
@@ -32,8 +36,8 @@ interface Session {
  * A JetStream durable pull consumer as a BrokerAdapter. The connection is opened (or taken)
  * and the consumer checked on the first fetch; a fetch that fails is retried by the source
  * after a backoff, so a broker that is down at start, or a consumer created later, is waited
- * for. Acks, extensions, naks and terms are published to the message's ack subject on the
- * current connection (so they survive the connection being replaced), then flushed once.
+ * for. Acks, naks and terms are published to each message's ack subject on the current
+ * connection and confirmed by JetStream (confirm.ts); lease extensions (`+WPI`) are flushed.
  */
 export class NatsAdapter implements BrokerAdapter<NatsHandle> {
   readonly leaseMs: number
@@ -70,13 +74,13 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
   }
 
   async ack(deliveries: readonly NatsDelivery[]): Promise<void> {
-    await this.settle(deliveries, ACK)
+    await this.confirmed(deliveries, ACK, 'acks')
   }
 
   async retry(delivery: NatsDelivery): Promise<void> {
     const { retryDelayMs } = this.options
     const nak = retryDelayMs > 0 ? `${NAK} ${JSON.stringify({ delay: retryDelayMs * 1e6 })}` : NAK
-    await this.settle([delivery], nak)
+    await this.confirmed([delivery], nak, 'naks')
   }
 
   async deadLetter(delivery: NatsDelivery, error: Error): Promise<void> {
@@ -105,14 +109,15 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       msgID: `${stream}:${handle.sequence}`,
       timeout: FLUSH_TIMEOUT_MS,
     })
-    await this.settle([delivery], TERM)
+    await this.confirmed([delivery], TERM, 'terms')
   }
 
   async extend(deliveries: readonly NatsDelivery[]): Promise<void> {
     // While the connection is down nothing gets through; the next lease will.
     const session = this.session
     if (!session || session.down || session.nc.isClosed()) return
-    await this.settle(deliveries, WORKING)
+    for (const delivery of deliveries) session.nc.publish(delivery.handle.reply, WORKING)
+    await flush(session.nc)
   }
 
   async close(unfinished: readonly NatsDelivery[]): Promise<void> {
@@ -125,9 +130,9 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
     const giveBack = [...unfinished, ...leftovers]
     try {
       // Back to the consumer at once, for any process to take (not after ack_wait).
-      if (giveBack.length > 0 && !session.nc.isClosed()) {
-        for (const delivery of giveBack) session.nc.publish(delivery.handle.reply, NAK)
-        await flush(session.nc)
+      if (giveBack.length > 0 && !session.nc.isClosed() && !session.down) {
+        const replies = giveBack.map((d) => d.handle.reply)
+        await session.confirm.send(replies, NAK, 'naks')
       }
     } catch (err) {
       this.report(
@@ -139,22 +144,32 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       )
     } finally {
       session.status.stop?.()
+      session.confirm.close()
       if (session.owned) await session.nc.close().catch(() => {})
     }
   }
 
-  /** Publishes `payload` to each delivery's ack subject, then one flush. */
-  private async settle(deliveries: readonly NatsDelivery[], payload: string): Promise<void> {
-    const { nc } = this.current()
-    for (const delivery of deliveries) nc.publish(delivery.handle.reply, payload)
-    await flush(nc)
+  /** Publishes `payload` to each delivery's ack subject; resolves once JetStream applied all. */
+  private async confirmed(
+    deliveries: readonly NatsDelivery[],
+    payload: string,
+    what: string,
+  ): Promise<void> {
+    const { confirm } = this.current()
+    await confirm.send(
+      deliveries.map((d) => d.handle.reply),
+      payload,
+      what,
+    )
   }
 
+  /** The session to settle messages on: connected now (else the source retries later). */
   private current(): Session {
     const session = this.session
     if (!session || session.nc.isClosed()) {
       throw new ConveyorError('SOURCE_FAILED', 'not connected to NATS')
     }
+    if (session.down) throw lostConnection(session)
     return session
   }
 
@@ -213,6 +228,7 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       nc,
       owned: !connection,
       js: jetstream.jetstream(nc),
+      confirm: new Confirmations(nc, transport.createInbox(inboxPrefix(nc)), CONFIRM_TIMEOUT_MS),
       pulls: undefined,
       status,
       down: false,
@@ -221,6 +237,7 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       for await (const s of status) {
         if (s.type === 'disconnect') {
           session.down = true
+          session.confirm.failAll()
           session.pulls?.lost(lostConnection(session))
         } else if (s.type === 'reconnect') {
           session.down = false
@@ -238,10 +255,10 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
     const jsm = await jetstream.jetstreamManager(nc)
     const limits = await prepareConsumer(jetstream, jsm, this.options)
     const { stream, consumer, expiresMs, maxInFlight } = this.options
-    const inboxPrefix = (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix
+    const prefix = inboxPrefix(nc)
     return new PullRequests(nc, {
       nextSubject: `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
-      inbox: () => transport.createInbox(inboxPrefix),
+      inbox: () => transport.createInbox(prefix),
       expiresMs: Math.min(expiresMs, limits.maxExpiresMs),
       maxBatch: limits.maxBatch,
       threshold: Math.max(1, Math.ceil(maxInFlight / 4)),
@@ -263,11 +280,13 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
   private forget(session: Session): void {
     if (this.session === session) this.session = undefined
     session.status.stop?.()
+    session.confirm.close()
   }
 
   private async discard(session: Session): Promise<void> {
     if (session.pulls) await this.giveBack(session, session.pulls)
     session.status.stop?.()
+    session.confirm.close()
     if (session.owned) await session.nc.close().catch(() => {})
   }
 
@@ -286,6 +305,11 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
   }
 }
 
+/** The connection's own inbox prefix (accounts with permissions on `_INBOX.>` may set one). */
+function inboxPrefix(nc: NatsConnection): string | undefined {
+  return (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix
+}
+
 function lostConnection(session: Session): ConveyorError {
   const server = (session.nc as { getServer?: () => string }).getServer?.() ?? 'the server'
   return new ConveyorError('SOURCE_FAILED', `the NATS connection to ${server} is down`)
@@ -302,9 +326,6 @@ async function flush(nc: NatsConnection): Promise<void> {
   try {
     await Promise.race([
       nc.flush(),
-      nc.closed().then(() => {
-        throw new ConveyorError('SOURCE_FAILED', 'the NATS connection closed')
-      }),
       new Promise((_, reject) => {
         timer = setTimeout(
           () => reject(new ConveyorError('SOURCE_FAILED', 'NATS did not answer a flush in time')),
