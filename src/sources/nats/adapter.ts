@@ -85,7 +85,7 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
 
   async deadLetter(delivery: NatsDelivery, error: Error): Promise<void> {
     const session = this.current()
-    const { stream, deadLetterSubject } = this.options
+    const { stream, consumer, deadLetterSubject } = this.options
     const { handle } = delivery
     const headers = this.client.transport.headers()
     // The original headers, but not JetStream's own (a Nats-Msg-Id would deduplicate it away).
@@ -106,7 +106,7 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
     // (a crash between the two, then a redelivery) a duplicate JetStream drops.
     await session.js.publish(deadLetterSubject, delivery.payload, {
       headers,
-      msgID: `${stream}:${handle.sequence}`,
+      msgID: `${stream}:${consumer}:${handle.sequence}`,
       timeout: FLUSH_TIMEOUT_MS,
     })
     await this.confirmed([delivery], TERM, 'terms')
