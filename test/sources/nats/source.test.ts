@@ -180,7 +180,7 @@ describe.runIf(await brokerUp('nats'))('natsSource against the live server', () 
 
   it('pulls on credit: JetStream has delivered exactly maxInFlight unsettled messages, never more', async () => {
     const s = track(await stage('nats-credit'))
-    await s.publish(100)
+    await s.publish(3)
     const source = natsSource({
       servers: SHARED_SERVER,
       stream: s.stream,
@@ -190,20 +190,24 @@ describe.runIf(await brokerUp('nats'))('natsSource against the live server', () 
     })
     cleanups.push(() => source.close())
     const p = puller(source)
-    await p.take(7)
-    // The source now waits for room; the server must not have handed it anything more.
-    p.pull(1)
-    await sleep(1500)
+    // A pull for 7 brings 3: it stays open for 4 more, which count against the next fetch.
+    await p.take(3)
+    p.pull(5)
+    await sleep(300)
+    await s.publish(20)
+    await waitFor(() => p.got.length === 7, 'the source to fill its credit')
+    await sleep(1000)
+    // The source waits for room; the server must not have handed it anything more.
     expect(p.got).toHaveLength(7)
     expect((await s.info()).num_ack_pending).toBe(7)
     for (const envelope of p.got.slice(0, 3)) envelope.ack?.()
-    await p.take(3)
-    await sleep(1500)
+    await waitFor(() => p.got.length === 8, 'one more')
+    await sleep(1000)
     const info = await s.info()
-    expect(p.got).toHaveLength(10)
+    expect(p.got).toHaveLength(8)
     expect(info.num_ack_pending).toBe(7)
     expect(info.delivered.consumer_seq).toBe(10)
-    expect(p.got.map((e) => (e.value as { id: number }).id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(p.got.map((e) => (e.value as { id: number }).id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
   })
 
   it('a handler slower than ack_wait keeps its message: no other consumer gets it while it runs', async () => {
