@@ -97,12 +97,13 @@ describe.runIf(await brokerUp('nats'))('natsSource: consumer processes and fault
 
   it('SIGTERM under load: the process stops gracefully; nothing it finished comes again, nothing is lost', async () => {
     const N = 6000
-    const s = await prepared('nats-sigterm', 30_000)
+    // ack_wait 10 min: what B gets of A's, it gets because A gave it back (-NAK) on close.
+    const s = await prepared('nats-sigterm', 600_000)
     await s.publish(N)
     const { dir, remove } = tempDir('nats-sigterm-')
     cleanups.push(remove)
     const journal = join(dir, 'journal')
-    const env = { MAX_IN_FLIGHT: '16', ACK_WAIT_MS: '30000', SPIN_US: '1000' }
+    const env = { MAX_IN_FLIGHT: '16', ACK_WAIT_MS: '600000', SPIN_US: '1000' }
     const a = consumerChild(s, journal, env)
     const b = consumerChild(s, journal, env)
     await waitFor(() => a.out().includes('started') && b.out().includes('started'), 'both started')
@@ -111,7 +112,7 @@ describe.runIf(await brokerUp('nats'))('natsSource: consumer processes and fault
     expect(exit, a.out()).toEqual({ code: 0, signal: null })
     const report = JSON.parse(a.out().trim().split('\n').at(-1) ?? '')
     expect(report).toEqual({ stopped: true, unprocessed: 0, errors: [] })
-    // B takes over what A gave back (-NAK), long before A's 30 s ack_wait.
+    // B takes over what A gave back, long before ack_wait.
     await waitFor(drained(s), 'B to finish', 120_000)
     await stopChild(b, 'SIGTERM')
 
