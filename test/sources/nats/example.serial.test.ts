@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { brokerUp } from '../support/brokers.js'
-import { SHARED_SERVER, stage, waitFor } from './support.js'
+import { SHARED_SERVER, sleep, stage, waitFor } from './support.js'
 
 const example = fileURLToPath(
   new URL('../../../examples/sources/nats/consumer.js', import.meta.url),
@@ -24,10 +24,20 @@ function run(stream: string) {
   return { child, out: () => out, exited }
 }
 
+const started: ReturnType<typeof run>[] = []
+afterEach(() => {
+  // Runs after a timeout too: only the processes this test started, by their pids.
+  for (const p of started.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null)
+      process.kill(p.child.pid!, 'SIGKILL')
+  }
+})
+
 describe.runIf(await brokerUp('nats'))('examples/sources/nats/consumer.js', () => {
   it('runs as written: two processes share the consumer, SIGTERM stops each cleanly', async () => {
     const s = await stage('nats-example')
     const processes = [run(s.stream), run(s.stream)]
+    started.push(...processes)
     try {
       const N = 1000
       await s.publish(N)
@@ -42,7 +52,12 @@ describe.runIf(await brokerUp('nats'))('examples/sources/nats/consumer.js', () =
         120_000,
       )
       for (const p of processes) process.kill(p.child.pid!, 'SIGTERM')
-      const codes = await Promise.all(processes.map((p) => p.exited))
+      const codes = await Promise.race([
+        Promise.all(processes.map((p) => p.exited)),
+        sleep(30_000).then(() => {
+          throw new Error(`SIGTERM did not end the processes: ${processes.map((p) => p.out())}`)
+        }),
+      ])
       expect(codes).toEqual([0, 0])
       const completed = processes.map(
         (p) => JSON.parse(p.out().trim().split('\n').at(-1) ?? '').completed as number,
@@ -52,7 +67,6 @@ describe.runIf(await brokerUp('nats'))('examples/sources/nats/consumer.js', () =
       expect(completed[0] + completed[1]).toBe(N)
       expect((await info()).ack_floor.stream_seq).toBe(N)
     } finally {
-      for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL')
       await s.drop()
     }
   })
