@@ -21,12 +21,21 @@ import {
 /** A connection whose published acks, naks and terms are counted per stream sequence. */
 async function countingConnection(): Promise<{
   nc: NatsConnection
+  /** Per payload (+ACK, -NAK, +TERM, +WPI): how often each stream sequence got it. */
   settled: Map<string, Map<number, number>>
+  /** The pull requests sent, as JSON. */
+  pulls: string[]
+  /** Every -NAK payload. */
+  naks: string[]
 }> {
   const nc = await connect({ servers: SHARED_SERVER, maxReconnectAttempts: -1 })
   const settled = new Map<string, Map<number, number>>()
+  const pulls: string[] = []
+  const naks: string[] = []
   const publish = nc.publish.bind(nc)
   nc.publish = (subject, payload, options) => {
+    if (subject.startsWith('$JS.API.CONSUMER.MSG.NEXT.')) pulls.push(String(payload))
+    if (typeof payload === 'string' && payload.startsWith('-NAK')) naks.push(payload)
     if (subject.startsWith('$JS.ACK.') && typeof payload === 'string') {
       const tokens = subject.split('.')
       const seq = Number(tokens[tokens.length === 9 ? 5 : 7])
@@ -37,7 +46,7 @@ async function countingConnection(): Promise<{
     }
     return publish(subject, payload, options)
   }
-  return { nc, settled }
+  return { nc, settled, pulls, naks }
 }
 
 /** Pulls envelopes from a source by hand (no queue): `take(n)` resolves with the next n. */
@@ -281,6 +290,58 @@ describe.runIf(await brokerUp('nats'))('natsSource against the live server', () 
     expect(q.got.map((e) => (e.value as { id: number }).id).sort((a, b) => a - b)).toEqual([
       3, 4, 5, 6, 7,
     ])
+  })
+
+  it('a message the queue gave up on comes back after retryDelayMs (-NAK with a delay), then is dead-lettered', async () => {
+    const s = track(await stage('nats-retry'))
+    await s.publish(1, () => ({ fail: 'always' }))
+    const { nc, naks } = await countingConnection()
+    cleanups.push(() => nc.close())
+    const queue = queueFor(undefined)
+    await queue.start()
+    const source = natsSource({
+      connection: nc,
+      stream: s.stream,
+      consumer: s.consumer,
+      createConsumer: true,
+      maxDeliveries: 2,
+      retryDelayMs: 1500,
+    })
+    cleanups.push(() => source.close())
+    const dead = new Promise<{ deliveries: number }>((resolve) =>
+      source.once('dead-letter', resolve),
+    )
+    const consuming = queue.consume(source)
+    expect((await dead).deliveries).toBe(2)
+    expect(naks).toEqual(['-NAK {"delay":1500000000}'])
+    const letters = await s.deadLetters()
+    expect(letters.map((l) => l.headers['Conveyor-Error'])).toEqual(['message 0 always fails'])
+    await queue.stop({ timeoutMs: 2000 })
+    await source.close()
+    await consuming
+  })
+
+  it('idle: pull requests expire (expiresMs) and are sent again; a message published later is taken', async () => {
+    const s = track(await stage('nats-idle'))
+    const { nc, pulls } = await countingConnection()
+    cleanups.push(() => nc.close())
+    const source = natsSource({
+      connection: nc,
+      stream: s.stream,
+      consumer: s.consumer,
+      createConsumer: true,
+      maxInFlight: 4,
+      expiresMs: 1000,
+    })
+    cleanups.push(() => source.close())
+    const p = puller(source)
+    p.pull(1)
+    await waitFor(() => pulls.length >= 3, 'two pull requests expired and sent again')
+    expect(pulls.every((pull) => JSON.parse(pull).batch === 4)).toBe(true)
+    expect(pulls.every((pull) => JSON.parse(pull).expires === 1_000_000_000)).toBe(true)
+    await s.publish(1)
+    await waitFor(() => p.got.length === 1, 'the message')
+    expect(p.got[0].value).toEqual({ id: 0 })
   })
 
   it('dead-letters a message delivered more than maxDeliveries times without running it', async () => {
