@@ -43,6 +43,11 @@ export type ConveyorErrorCode =
   | 'SOURCE_FAILED'
   /** A message finished after its source's close(): it was given back and will come again. */
   | 'SOURCE_CLOSED'
+  /**
+   * A broker source's client (an optional peer dependency: ioredis, @nats-io/*, amqplib) is
+   * not installed: the message says what to install.
+   */
+  | 'PEER_MISSING'
 
 export class ConveyorError extends Error {
   readonly code: ConveyorErrorCode

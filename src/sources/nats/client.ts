@@ -20,7 +20,7 @@ function isMissingModule(err: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
 }
 
-/** Imports the NATS client, or throws SOURCE_FAILED saying which packages to install. */
+/** Imports the NATS client, or throws PEER_MISSING saying which packages to install. */
 export async function loadNatsClient(): Promise<NatsClient> {
   try {
     const [transport, jetstream] = await Promise.all([
@@ -31,7 +31,7 @@ export async function loadNatsClient(): Promise<NatsClient> {
   } catch (err) {
     if (!isMissingModule(err)) throw err
     throw new ConveyorError(
-      'SOURCE_FAILED',
+      'PEER_MISSING',
       `conveyor-lanes/sources/nats needs the NATS client, an optional peer dependency: ${INSTALL}`,
       { cause: err },
     )

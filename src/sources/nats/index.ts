@@ -8,7 +8,7 @@
  * ```
  *
  * Loading this entry point loads the NATS client (`@nats-io/transport-node` and
- * `@nats-io/jetstream`, optional peer dependencies); without them it throws SOURCE_FAILED
+ * `@nats-io/jetstream`, optional peer dependencies); without them it throws PEER_MISSING
  * saying what to install. `conveyor-lanes` itself never loads them.
  */
 import { EventFence } from '../../queue/events.js'

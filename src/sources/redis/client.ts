@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import type { Redis, RedisOptions } from 'ioredis'
+import { ConveyorError } from '../../errors.js'
 import { isRedisClient } from './options.js'
 
 const MISSING =
@@ -24,7 +25,7 @@ export function loadIoredis(): RedisConstructor {
     }
     RedisClass = module.Redis ?? module.default ?? (module as unknown as RedisConstructor)
   } catch (err) {
-    throw new Error(MISSING, { cause: err })
+    throw new ConveyorError('PEER_MISSING', MISSING, { cause: err })
   }
   return RedisClass
 }

@@ -102,7 +102,7 @@ describe('natsSource() options', () => {
     expect(result['conveyor-lanes/sources']).toMatchObject({ ok: true })
     expect(result['conveyor-lanes/sources/nats']).toMatchObject({
       ok: false,
-      code: 'SOURCE_FAILED',
+      code: 'PEER_MISSING',
       message: expect.stringContaining(
         'npm install @nats-io/transport-node@3 @nats-io/jetstream@3',
       ),

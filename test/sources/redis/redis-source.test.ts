@@ -126,12 +126,12 @@ describe('loading ioredis', () => {
           '--input-type=module',
           '-e',
           `const { redisSource } = await import('./src/sources/redis/index.js')
-try { redisSource({ stream: 's', group: 'g' }) } catch (err) { console.log(err.message) }`,
+try { redisSource({ stream: 's', group: 'g' }) } catch (err) { console.log(err.code, err.message) }`,
         ],
         { cwd: dir, encoding: 'utf8' },
       )
       expect(out.trim()).toBe(
-        "conveyor-lanes/sources/redis needs the 'ioredis' package to connect: npm install ioredis",
+        "PEER_MISSING conveyor-lanes/sources/redis needs the 'ioredis' package to connect: npm install ioredis",
       )
     } finally {
       remove()
