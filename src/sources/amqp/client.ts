@@ -1,0 +1,36 @@
+import { createRequire } from 'node:module'
+import type * as Amqplib from 'amqplib'
+
+/** amqplib's promise API: what the source calls to connect. */
+export type AmqpClient = Pick<typeof Amqplib, 'connect'>
+
+const MISSING = "conveyor-lanes/sources/amqp needs the 'amqplib' package: npm install amqplib"
+
+/**
+ * Throws at once, with what to install, when amqplib (an optional peer dependency) is missing:
+ * amqpSource() says so rather than its first connect.
+ */
+export function requireAmqplibInstalled(): void {
+  try {
+    createRequire(import.meta.url).resolve('amqplib')
+  } catch (err) {
+    throw new Error(MISSING, { cause: err })
+  }
+}
+
+let client: Promise<AmqpClient> | undefined
+
+/**
+ * Loads amqplib the first time a source connects: importing `conveyor-lanes/sources/amqp`
+ * alone does not load it, and `conveyor-lanes` never does.
+ */
+export function loadAmqplib(): Promise<AmqpClient> {
+  client ??= import('amqplib').then(
+    (module) => (module.default ?? module) as AmqpClient,
+    (err: unknown) => {
+      client = undefined
+      throw new Error(MISSING, { cause: err })
+    },
+  )
+  return client
+}
