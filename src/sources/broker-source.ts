@@ -22,13 +22,16 @@ import type { ResolvedSourceOptions } from './source-options.js'
  *   not a failure: the delivery stays unsettled and close() gives it back.
  * - Leases: every adapter.leaseMs, every unsettled delivery is extended.
  * - close(): stops fetching, waits (≤ closeTimeoutMs) for acks and dead letters in flight,
- *   then hands every still unsettled delivery to adapter.close() to give back.
+ *   then hands every still unsettled delivery to adapter.close() to give back. An ack or nack
+ *   that comes once close() has begun settles nothing: that delivery is given back too.
  */
 export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements Source<T> {
   readonly [ENVELOPES] = true as const
   private readonly fence = new EventFence<SourceEvents<T>>(this)
   private readonly unsettled = new Set<Delivery<H>>()
   private readonly acking: Delivery<H>[] = []
+  /** What close() gave back: a later ack of one of them is reported (SOURCE_CLOSED). */
+  private readonly givenBack = new WeakSet<Delivery<H>>()
   /** Retries and dead letters in flight: close() waits for them. */
   private readonly operations = new Set<Promise<void>>()
   private readonly closing = new AbortController()
@@ -148,17 +151,21 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
   }
 
   private acked(delivery: Delivery<H>): void {
-    if (!this.unsettled.delete(delivery)) return
-    this.wakeRoom?.()
     if (this.closed) {
-      this.fence.error(
-        new ConveyorError(
-          'SOURCE_CLOSED',
-          `message ${delivery.id} finished after close(): it was given back and will be redelivered (stop the queue before closing its source)`,
-        ),
-      )
+      // close() has begun: the delivery stays unsettled for adapter.close() to give back (or
+      // was given back already). Acking it now would race that.
+      if (this.unsettled.has(delivery) || this.givenBack.has(delivery)) {
+        this.fence.error(
+          new ConveyorError(
+            'SOURCE_CLOSED',
+            `message ${delivery.id} finished after close(): it was given back and will be redelivered (stop the queue before closing its source)`,
+          ),
+        )
+      }
       return
     }
+    if (!this.unsettled.delete(delivery)) return
+    this.wakeRoom?.()
     this.acking.push(delivery)
     if (this.ackLoop) return
     if (this.acking.length >= this.options.ackBatch) this.sendAcks()
@@ -168,7 +175,8 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
   private nacked(delivery: Delivery<H>, value: T, error: Error): void {
     // A stopping queue refused it: not the message's failure. close() gives it back.
     if (isConveyorError(error, 'QUEUE_STOPPED')) return
-    if (!this.unsettled.has(delivery)) return
+    // After close() began, it stays for adapter.close() to give back, as an ack would.
+    if (this.closed || !this.unsettled.has(delivery)) return
     if (delivery.deliveries >= this.options.maxDeliveries) {
       this.giveUp(delivery, value, error)
       return
@@ -310,6 +318,7 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
     }
     const unfinished = [...this.unsettled]
     this.unsettled.clear()
+    for (const delivery of unfinished) this.givenBack.add(delivery)
     await this.adapter.close(unfinished)
   }
 }
