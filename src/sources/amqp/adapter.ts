@@ -103,8 +103,6 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
   private sessions = 0
   private closed = false
   private readonly classic: boolean
-  /** Settlements dropped because their channel was gone: those messages come again. */
-  dropped = 0
 
   constructor(private readonly options: AmqpAdapterOptions) {
     this.classic = options.queueType === 'classic'
@@ -112,10 +110,19 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
 
   async fetch(max: number, signal: AbortSignal): Promise<Delivery<AmqpHandle>[]> {
     if (this.closed || signal.aborted) return []
+    const lost = this.session
+    if (lost && !lost.alive && !lost.reported) {
+      // A loss is reported once ('disconnect'), even when it happened between two fetches.
+      lost.reported = true
+      throw lost.error
+    }
     const session = await unlessAborted(this.open(), signal)
     if (!session) return []
     await session.waitForDeliveries(signal, FETCH_WAIT_MS)
-    if (!session.alive) throw session.error
+    if (!session.alive) {
+      session.reported = true
+      throw session.error
+    }
     const deliveries: Delivery<AmqpHandle>[] = []
     for (const message of session.take(max)) {
       if (this.classic && message.fields.redelivered) {
@@ -140,18 +147,13 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
       if (tags) tags.push(handle.message.fields.deliveryTag)
       else bySession.set(handle.session, [handle.message.fields.deliveryTag])
     }
-    for (const [session, tags] of bySession) {
-      if (!session.alive) this.dropped += tags.length
-      session.ack(tags)
-    }
+    // A lost channel's tags are dropped (session.ts): RabbitMQ requeued those messages.
+    for (const [session, tags] of bySession) session.ack(tags)
   }
 
   async retry(delivery: Delivery<AmqpHandle>): Promise<void> {
     const { session, message } = delivery.handle
-    if (!session.alive) {
-      this.dropped++
-      return
-    }
+    if (!session.alive) return // requeued with its channel: it comes again
     if (this.classic) {
       await session.republish(message, this.options.queue, {
         [DELIVERIES_HEADER]: delivery.deliveries,
@@ -164,7 +166,6 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
   async deadLetter(delivery: Delivery<AmqpHandle>): Promise<void> {
     const { session, message } = delivery.handle
     if (!session.reject(message.fields.deliveryTag, false)) {
-      this.dropped++
       throw new ConveyorError(
         'SOURCE_FAILED',
         `the channel that delivered message ${delivery.id} is gone: RabbitMQ delivers it again`,

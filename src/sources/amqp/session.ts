@@ -44,8 +44,8 @@ export class Session {
   readonly outstanding = new Set<number>()
   /** Delivered, not yet handed out by fetch(). */
   readonly buffer: ConsumeMessage[] = []
-  /** Acks the channel could no longer send: their messages come again (duplicates). */
-  dropped = 0
+  /** Whether fetch() has thrown `error` (so the source reported the loss). */
+  reported = false
   private wake: (() => void) | undefined
 
   constructor(
@@ -107,10 +107,7 @@ export class Session {
   /** Acks these tags, in as few frames as is safe. Dead channel: dropped (they come again). */
   ack(tags: readonly number[]): void {
     const live = tags.filter((tag) => this.outstanding.has(tag))
-    if (!this.alive) {
-      this.dropped += tags.length
-      return
-    }
+    if (!this.alive) return
     const { upTo, singles } = planAcks(this.outstanding, live)
     try {
       if (upTo !== undefined) this.channel.ack(byTag(upTo), true)

@@ -1,4 +1,4 @@
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib'
+import amqp, { type ChannelModel } from 'amqplib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type ConveyorError, createQueue, type Queue } from '../../../dist/src/index.js'
 import {
@@ -7,7 +7,7 @@ import {
   amqpSource,
 } from '../../../dist/src/sources/amqp/index.js'
 import { brokerUp } from '../support/brokers.js'
-import { AMQP_URL, Counters, fixture, Rabbit, sleep, waitFor } from './support.js'
+import { AMQP_URL, Counters, fixture, Rabbit, sleep, spyOn, waitFor } from './support.js'
 
 /*
  * amqpSource() against the live RabbitMQ (127.0.0.1:5672): the light tests, one behaviour
@@ -76,60 +76,21 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
     const name = await rabbit.queue('amqp-acks')
     // The source opens its channel on this connection: the spy sees every ack it sends.
     const connection = await amqp.connect(AMQP_URL)
-    const tagToId = new Map<number, number>()
-    const unsettled = new Set<number>()
-    const violations: string[] = []
-    let multiples = 0
     let returnedRef: Counters | undefined
-    const settle = (tag: number, how: string) => {
-      if (!unsettled.delete(tag)) violations.push(`tag ${tag} ${how} twice`)
-      const id = tagToId.get(tag)!
-      if (how === 'acked' && returnedRef!.get(id) < 1)
-        violations.push(`message ${id} acked before its handler returned`)
-    }
-    const spy = (channel: Channel): Channel => {
-      const consume = channel.consume.bind(channel)
-      channel.consume = (queue, onMessage, options) =>
-        consume(
-          queue,
-          (message: ConsumeMessage | null) => {
-            if (message) {
-              tagToId.set(message.fields.deliveryTag, Number(message.properties.messageId))
-              unsettled.add(message.fields.deliveryTag)
-            }
-            onMessage(message)
-          },
-          options,
-        )
-      const ack = channel.ack.bind(channel)
-      channel.ack = (message, allUpTo) => {
-        const tag = message.fields.deliveryTag
-        if (allUpTo) {
-          multiples++
-          for (const t of [...unsettled]) if (t <= tag) settle(t, 'acked')
-        } else settle(tag, 'acked')
-        ack(message, allUpTo)
-      }
-      return channel
-    }
-    const spied = {
-      createChannel: async () => spy(await connection.createChannel()),
-      createConfirmChannel: async () => spy(await connection.createConfirmChannel()),
-      on: connection.on.bind(connection),
-    } as unknown as ChannelModel
+    const spy = spyOn(connection, (id) => returnedRef!.get(id) > 0)
     const n = 600
-    const c = await consumer({ connection: spied, queue: name, maxInFlight: 32 })
+    const c = await consumer({ connection: spy.model, queue: name, maxInFlight: 32 })
     returnedRef = c.returned
     // Uneven handler times: messages finish out of delivery order, across 2 lanes.
     await rabbit.publish(
       name,
       Array.from({ length: n }, (_, i) => ({ id: i + 1, slowMs: (i * 7) % 3 })),
     )
-    await waitFor(() => violations.length > 0 || c.returned.total() === n, 'every message handled')
+    await waitFor(() => spy.violations.length > 0 || c.returned.total() === n, 'all handled')
     await c.stop()
-    expect(violations).toEqual([])
-    expect(multiples).toBeGreaterThan(0)
-    expect(unsettled.size).toBe(0)
+    expect(spy.violations).toEqual([])
+    expect(spy.counts.multiples).toBeGreaterThan(0)
+    expect(spy.counts.singles).toBeGreaterThan(0)
     for (let id = 1; id <= n; id++) expect(c.calls.get(id), `message ${id}`).toBe(1)
     expect(await rabbit.depth(name)).toBe(0)
     expect([c.heard.disconnect, c.heard.errors]).toEqual([[], []])

@@ -1,5 +1,13 @@
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib'
+import amqp, {
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+  type Message,
+  type RecoveringChannelModel,
+} from 'amqplib'
 import { uniqueName } from '../support/brokers.js'
 
 /** The shared RabbitMQ every test uses (never stopped by a test: names are unique, deleted after). */
@@ -129,4 +137,138 @@ export class Counters {
     for (let i = 0; i < this.view.length; i++) sum += Atomics.load(this.view, i)
     return sum
   }
+}
+
+/**
+ * A TCP proxy in the test process between a source and RabbitMQ: cut() destroys every
+ * connection through it (both sides: RabbitMQ sees the client go, and requeues its unacked
+ * messages), refuse(ms) turns new connections away for a while. The connection loss a source
+ * meets in production, without stopping the broker everyone shares.
+ */
+export class TcpProxy {
+  private readonly sockets = new Set<Socket>()
+  private refusing = false
+  cuts = 0
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(target = { host: '127.0.0.1', port: 5672 }): Promise<TcpProxy> {
+    const server = createServer()
+    const proxy = new TcpProxy(server)
+    server.on('connection', (client) => {
+      if (proxy.refusing) {
+        client.destroy()
+        return
+      }
+      const upstream = connect(target)
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        proxy.sockets.add(a)
+        a.on('error', () => b.destroy())
+        a.on('close', () => {
+          proxy.sockets.delete(a)
+          b.destroy()
+        })
+        a.pipe(b)
+      }
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return proxy
+  }
+
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo
+    return `amqp://guest:guest@127.0.0.1:${port}`
+  }
+
+  /** Severs every connection through the proxy, and refuses new ones for `refuseMs`. */
+  cut(refuseMs = 0): void {
+    this.cuts++
+    if (refuseMs > 0) {
+      this.refusing = true
+      setTimeout(() => {
+        this.refusing = false
+      }, refuseMs)
+    }
+    for (const socket of this.sockets) socket.destroy()
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    await new Promise((resolve) => this.server.close(resolve))
+  }
+}
+
+/**
+ * Wraps a connection so that every channel the source opens on it is watched: each delivery's
+ * tag and message id, and each ack, checked as RabbitMQ would and more — a tag settled twice,
+ * a multiple=true ack covering a message whose handler has not returned (`finished(id)` false
+ * at the ack), an ack on a closed channel. Pass `spy.model` as amqpSource's connection.
+ */
+export function spyOn(
+  connection: ChannelModel | RecoveringChannelModel,
+  finished: (id: number) => boolean,
+) {
+  const violations: string[] = []
+  /** ack frames (multiple / single), tags acked, reject and nack frames, channels opened. */
+  const counts = { multiples: 0, singles: 0, acked: 0, rejected: 0, nacked: 0, channels: 0 }
+  const watch = <C extends Channel>(channel: C): C => {
+    const number = ++counts.channels
+    const tagToId = new Map<number, number>()
+    const unsettled = new Set<number>()
+    const settle = (tag: number) => {
+      const id = tagToId.get(tag)
+      if (!unsettled.delete(tag)) violations.push(`channel ${number}: tag ${tag} settled twice`)
+      else if (++counts.acked && !finished(id!)) {
+        violations.push(`channel ${number}: message ${id} acked before its handler returned`)
+      }
+    }
+    const consume = channel.consume.bind(channel)
+    channel.consume = (queue, onMessage, options) =>
+      consume(
+        queue,
+        (message: ConsumeMessage | null) => {
+          if (message) {
+            tagToId.set(message.fields.deliveryTag, Number(message.properties.messageId))
+            unsettled.add(message.fields.deliveryTag)
+          }
+          onMessage(message)
+        },
+        options,
+      )
+    const ack = channel.ack.bind(channel)
+    channel.ack = (message, allUpTo) => {
+      const tag = message.fields.deliveryTag
+      if (allUpTo) {
+        counts.multiples++
+        for (const t of [...unsettled]) if (t <= tag) settle(t)
+      } else {
+        counts.singles++
+        settle(tag)
+      }
+      ack(message, allUpTo)
+    }
+    const nack = channel.nack.bind(channel)
+    channel.nack = (message: Message, allUpTo?: boolean, requeue?: boolean) => {
+      counts.nacked++
+      unsettled.delete(message.fields.deliveryTag)
+      nack(message, allUpTo, requeue)
+    }
+    const reject = channel.reject.bind(channel)
+    channel.reject = (message: Message, requeue?: boolean) => {
+      counts.rejected++
+      unsettled.delete(message.fields.deliveryTag)
+      reject(message, requeue)
+    }
+    channel.on('close', () => unsettled.clear())
+    return channel
+  }
+  const model = {
+    createChannel: async () => watch(await connection.createChannel()),
+    createConfirmChannel: async () => watch(await connection.createConfirmChannel()),
+    on: connection.on.bind(connection),
+  } as unknown as ChannelModel
+  return { model, violations, counts }
 }
