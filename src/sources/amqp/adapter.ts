@@ -12,7 +12,10 @@ export interface AmqpHandle {
   readonly message: ConsumeMessage
 }
 
-/** The header a classic queue's messages carry: deliveries before this one. */
+/**
+ * The header the source puts on a message it publishes again (a classic queue's retry, or a
+ * redelivery RabbitMQ did not count): how many deliveries the message had before this copy.
+ */
 export const DELIVERIES_HEADER = 'x-conveyor-deliveries'
 
 /** How long fetch() waits for a first delivery before answering []. */
@@ -23,21 +26,34 @@ function count(value: unknown): number {
   return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0
 }
 
+/** Whether RabbitMQ counted this message's deliveries (a quorum queue does, a classic does not). */
+function brokerCounted(headers: Record<string, unknown>): boolean {
+  return headers['x-acquired-count'] !== undefined || headers['x-delivery-count'] !== undefined
+}
+
 /**
- * How many times RabbitMQ has delivered this message, this delivery included. A quorum queue
+ * How many times this message has been delivered, this delivery included. A quorum queue
  * counts: `x-acquired-count` (RabbitMQ 4.x: every earlier delivery, returned for any reason) and
- * `x-delivery-count` (3.x: the same; 4.x: failed ones only). A classic queue does not: the
- * source's own header counts its earlier deliveries (see AmqpAdapter.fetch for redelivered ones).
+ * `x-delivery-count` (3.x: the same; 4.x: failed ones only). A classic queue does not: then the
+ * source's own header counts (see uncounted()).
  */
-export function deliveriesOf(message: ConsumeMessage, classic: boolean): number {
+export function deliveriesOf(message: ConsumeMessage): number {
   const headers = message.properties.headers ?? {}
-  if (classic) return count(headers[DELIVERIES_HEADER]) + 1
   const earlier = Math.max(
     count(headers['x-acquired-count']),
     count(headers['x-delivery-count']),
+    count(headers[DELIVERIES_HEADER]),
     message.fields.redelivered ? 1 : 0,
   )
   return earlier + 1
+}
+
+/**
+ * A redelivery RabbitMQ did not count (a classic queue's message back from a lost channel or a
+ * requeue): the source counts it by publishing a copy with its count, and acking this one.
+ */
+export function uncounted(message: ConsumeMessage): boolean {
+  return message.fields.redelivered && !brokerCounted(message.properties.headers ?? {})
 }
 
 /** Resolves with `promise`, or with undefined as soon as `signal` aborts. */
@@ -83,8 +99,10 @@ type Model = ChannelModel | RecoveringChannelModel
  * maxInFlight: RabbitMQ pushes, the channel buffers, fetch(max) hands out at most `max`.
  * - ack: `basic.ack`, one frame with multiple=true for the part of a batch that leaves no
  *   unfinished tag below it, single acks for the rest (session.ts).
- * - retry: `basic.reject` requeue=true (a quorum queue counts the delivery); a classic queue's
- *   message is published again with its count and the original acked.
+ * - deliveries: counted by a quorum queue (deliveriesOf); a redelivery RabbitMQ did not count
+ *   (a classic queue) is published again with the source's count and the original acked.
+ * - retry: `basic.reject` requeue=true (a quorum queue counts it as a failed delivery); for
+ *   queueType 'classic', a copy with the count at once (the requeue would come back uncounted).
  * - dead letter: `basic.nack` requeue=false: RabbitMQ moves it to the queue's dead-letter
  *   exchange.
  * - no lease: RabbitMQ redelivers only when the channel goes away (or after its
@@ -125,8 +143,8 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
     }
     const deliveries: Delivery<AmqpHandle>[] = []
     for (const message of session.take(max)) {
-      if (this.classic && message.fields.redelivered) {
-        // Back from a channel that went away, uncounted: count it in a copy, and deliver that.
+      if (uncounted(message)) {
+        // Count it in a copy, and deliver that one.
         this.recount(session, message)
         continue
       }
@@ -134,7 +152,7 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
         handle: { session, message },
         id: message.properties.messageId ?? `${session.id}.${message.fields.deliveryTag}`,
         payload: message.content,
-        deliveries: deliveriesOf(message, this.classic),
+        deliveries: deliveriesOf(message),
       })
     }
     return deliveries
@@ -206,7 +224,8 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
     const model = await this.model()
     let channel: Channel
     try {
-      channel = this.classic ? await model.createConfirmChannel() : await model.createChannel()
+      // Confirms: the copies the source publishes (classic queues) are acked only once stored.
+      channel = await model.createConfirmChannel()
     } catch (err) {
       if (!this.options.connection) throw err
       throw new ConveyorError(
@@ -268,8 +287,9 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
 
   /** A copy counting the delivery that went uncounted (republish() never rejects). */
   private recount(session: Session, message: ConsumeMessage): void {
+    const headers = message.properties.headers ?? {}
     void session.republish(message, this.options.queue, {
-      [DELIVERIES_HEADER]: deliveriesOf(message, true),
+      [DELIVERIES_HEADER]: count(headers[DELIVERIES_HEADER]) + 1,
     })
   }
 }

@@ -43,10 +43,12 @@ export interface AmqpSourceOptions<T = unknown> extends SourceOptions<T> {
    */
   assertQueue?: boolean
   /**
-   * 'quorum': deliveries are counted by RabbitMQ (`x-acquired-count` on 4.x, `x-delivery-count`
-   * on 3.x) and survive crashes. 'classic': a classic queue has no count, only a `redelivered`
-   * flag; the source keeps one in a header (`x-conveyor-deliveries`) by publishing a counted copy
-   * and acking the original whenever a message fails or comes back redelivered.
+   * What assertQueue declares. A quorum queue counts deliveries itself (`x-acquired-count` on
+   * RabbitMQ 4.x, `x-delivery-count` on 3.x), crashes included, and a retry is a `basic.reject`
+   * requeue. A classic queue only flags a redelivery: the source counts in a header of its own
+   * (`x-conveyor-deliveries`) by publishing a counted copy and acking the original, and a retry
+   * publishes that copy at once (it goes to the back of the queue). Redeliveries RabbitMQ did not
+   * count are counted so whatever this says, so maxDeliveries holds on any queue.
    * @default 'quorum'
    */
   queueType?: AmqpQueueType

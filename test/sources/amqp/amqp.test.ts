@@ -7,7 +7,7 @@ import {
   amqpSource,
 } from '../../../dist/src/sources/amqp/index.js'
 import { brokerUp } from '../support/brokers.js'
-import { AMQP_URL, Counters, fixture, Rabbit, sleep, spyOn, waitFor } from './support.js'
+import { AMQP_URL, Counters, fixture, Rabbit, sleep, spyOn, TcpProxy, waitFor } from './support.js'
 
 /*
  * amqpSource() against the live RabbitMQ (127.0.0.1:5672): the light tests, one behaviour
@@ -202,34 +202,72 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
     expect(b.returned.total()).toBeGreaterThan(0)
   })
 
-  it('classic queue: counts deliveries in its own header, redeliveries after a lost channel included', async () => {
-    const name = await rabbit.queue('amqp-classic', 'classic')
-    await rabbit.publish(name, [
-      { id: 1, fail: 99 },
-      { id: 2, fail: 1 },
-    ])
-    // A consumer that took message 1 and went away: RabbitMQ requeues it, flagged redelivered.
-    const other: ChannelModel = await amqp.connect(AMQP_URL)
-    const channel = await other.createChannel()
-    const got = await channel.get(name)
-    expect(got && JSON.parse(got.content.toString())).toEqual({ id: 1, fail: 99 })
-    await channel.close()
-    await other.close()
-    const c = await consumer({ queue: name, queueType: 'classic', maxDeliveries: 3 })
-    await waitFor(() => c.heard.dead.length === 1 && c.returned.get(2) === 1, 'both ended')
-    await c.stop()
-    // Message 1: one uncounted delivery elsewhere, then 2 here: dead-lettered at the 3rd.
-    expect(c.calls.get(1)).toBe(2)
-    expect(c.heard.dead.map((d) => [d.deliveries, d.error.message])).toEqual([
-      [3, 'message 1 fails (call 2)'],
-    ])
-    expect(c.calls.get(2)).toBe(2)
-    const dead = await rabbit.takeAll(`${name}.dead`)
-    expect(dead.map((d) => [d.body, d.headers['x-conveyor-deliveries']])).toEqual([
-      [{ id: 1, fail: 99 }, 2],
-    ])
-    expect(await rabbit.depth(name)).toBe(0)
-  })
+  it.each([
+    ['classic', 'the copy at once'],
+    ['quorum', 'a requeue, then the copy'],
+  ] as const)(
+    'classic queue, queueType %s: counts deliveries in its own header (retry: %s), redeliveries after a lost channel included',
+    async (queueType) => {
+      const name = await rabbit.queue('amqp-classic', 'classic')
+      await rabbit.publish(name, [
+        { id: 1, fail: 99 },
+        { id: 2, fail: 1 },
+      ])
+      // A consumer that took message 1 and went away: RabbitMQ requeues it, flagged redelivered.
+      const other: ChannelModel = await amqp.connect(AMQP_URL)
+      const channel = await other.createChannel()
+      const got = await channel.get(name)
+      expect(got && JSON.parse(got.content.toString())).toEqual({ id: 1, fail: 99 })
+      await channel.close()
+      await other.close()
+      // Declared classic above: a source declaring it quorum would be refused (assertQueue false).
+      const c = await consumer({ queue: name, queueType, assertQueue: false, maxDeliveries: 3 })
+      await waitFor(() => c.heard.dead.length === 1 && c.returned.get(2) === 1, 'both ended')
+      await c.stop()
+      // Message 1: one uncounted delivery elsewhere, then 2 here: dead-lettered at the 3rd.
+      expect(c.calls.get(1)).toBe(2)
+      expect(c.heard.dead.map((d) => [d.deliveries, d.error.message])).toEqual([
+        [3, 'message 1 fails (call 2)'],
+      ])
+      expect(c.calls.get(2)).toBe(2)
+      const dead = await rabbit.takeAll(`${name}.dead`)
+      expect(dead.map((d) => [d.body, d.headers['x-conveyor-deliveries']])).toEqual([
+        [{ id: 1, fail: 99 }, 2],
+      ])
+      expect(await rabbit.depth(name)).toBe(0)
+    },
+  )
+
+  it.each(['classic', 'quorum'] as const)(
+    '%s queue: a delivery lost with its channel counts (a crash loop ends at maxDeliveries)',
+    async (type) => {
+      const proxy = await TcpProxy.start()
+      try {
+        const name = await rabbit.queue(`amqp-lost-${type}`, type)
+        await rabbit.publish(name, [{ id: 1, fail: 99, slowMs: 600 }])
+        const c = await consumer(
+          { url: proxy.url, queue: name, queueType: type, maxDeliveries: 3 },
+          { threads: 1 },
+        )
+        // Delivery 1 fails; delivery 2 is cut off while its handler runs: it comes back
+        // redelivered, and counts as the 2nd, so the 3rd is the last.
+        await waitFor(() => c.calls.get(1) === 2, 'the second delivery running')
+        // A classic queue's retry publishes a copy, then acks the original once RabbitMQ has
+        // confirmed the copy, which may come after the copy's delivery: a cut in between brings
+        // both back (at least once). Let that ack land while the handler still runs.
+        await sleep(150)
+        proxy.cut()
+        await waitFor(() => c.heard.dead.length === 1, 'the dead letter')
+        await c.stop()
+        expect(c.calls.get(1)).toBe(3)
+        expect(c.heard.dead.map((d) => d.deliveries)).toEqual([3])
+        expect(c.heard.reconnect).toEqual([1])
+        expect(await rabbit.depth(`${name}.dead`)).toBe(1)
+      } finally {
+        await proxy.close()
+      }
+    },
+  )
 
   it('declares its queue, dead-letter exchange and queue; without assertQueue a missing queue is a disconnect', async () => {
     const name = rabbit.name('amqp-declare')

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { ConsumeMessage } from 'amqplib'
 import { describe, expect, it } from 'vitest'
-import { deliveriesOf } from '../../../dist/src/sources/amqp/adapter.js'
+import { deliveriesOf, uncounted } from '../../../dist/src/sources/amqp/adapter.js'
 import { amqpSource } from '../../../dist/src/sources/amqp/index.js'
 import { planAcks } from '../../../dist/src/sources/amqp/session.js'
 
@@ -83,20 +83,22 @@ describe('planAcks: one multiple=true ack only below the lowest unfinished tag',
   })
 })
 
-describe('deliveriesOf', () => {
+describe('deliveriesOf / uncounted', () => {
   const message = (headers: Record<string, unknown> | undefined, redelivered = false) =>
     ({ fields: { redelivered }, properties: { headers } }) as unknown as ConsumeMessage
   it('counts a quorum queue delivery from x-acquired-count (4.x) or x-delivery-count (3.x)', () => {
-    expect(deliveriesOf(message(undefined), false)).toBe(1)
-    expect(deliveriesOf(message({}, true), false)).toBe(2)
-    expect(deliveriesOf(message({ 'x-delivery-count': 2 }, true), false)).toBe(3)
-    expect(
-      deliveriesOf(message({ 'x-acquired-count': 4, 'x-delivery-count': 1 }, true), false),
-    ).toBe(5)
+    expect(deliveriesOf(message(undefined))).toBe(1)
+    expect(deliveriesOf(message({ 'x-delivery-count': 2 }, true))).toBe(3)
+    expect(deliveriesOf(message({ 'x-acquired-count': 4, 'x-delivery-count': 1 }, true))).toBe(5)
+    expect(uncounted(message({ 'x-delivery-count': 2 }, true))).toBe(false)
+    expect(uncounted(message({ 'x-acquired-count': 1 }, true))).toBe(false)
   })
-  it("counts a classic queue delivery from the source's own header", () => {
-    expect(deliveriesOf(message({ 'x-conveyor-deliveries': 2 }), true)).toBe(3)
-    expect(deliveriesOf(message({ 'x-delivery-count': 7 }), true)).toBe(1)
+  it("counts a classic queue's from the source's own header; an uncounted redelivery is recounted", () => {
+    expect(deliveriesOf(message({ 'x-conveyor-deliveries': 2 }))).toBe(3)
+    expect(uncounted(message({ 'x-conveyor-deliveries': 2 }))).toBe(false)
+    expect(uncounted(message({ 'x-conveyor-deliveries': 2 }, true))).toBe(true)
+    expect(uncounted(message(undefined, true))).toBe(true)
+    expect(uncounted(message(undefined, false))).toBe(false)
   })
 })
 
