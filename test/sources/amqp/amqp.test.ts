@@ -89,8 +89,9 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
     await waitFor(() => spy.violations.length > 0 || c.returned.total() === n, 'all handled')
     await c.stop()
     expect(spy.violations).toEqual([])
-    expect(spy.counts.multiples).toBeGreaterThan(0)
-    expect(spy.counts.singles).toBeGreaterThan(0)
+    // Batched: far fewer ack frames than messages (how many are single depends on timing).
+    expect(spy.counts.acked, JSON.stringify(spy.counts)).toBe(n)
+    expect(spy.counts.multiples, JSON.stringify(spy.counts)).toBeGreaterThan(0)
     for (let id = 1; id <= n; id++) expect(c.calls.get(id), `message ${id}`).toBe(1)
     expect(await rabbit.depth(name)).toBe(0)
     expect([c.heard.disconnect, c.heard.errors]).toEqual([[], []])
@@ -125,6 +126,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
       ['DECODE_FAILED', 1],
       ['DECODE_FAILED', 1],
     ])
+    await rabbit.waitForDepth(`${name}.dead`, 12)
     const dead = await rabbit.takeAll(`${name}.dead`)
     expect(dead).toHaveLength(12)
     for (const d of dead) {
@@ -230,6 +232,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
         [3, 'message 1 fails (call 2)'],
       ])
       expect(c.calls.get(2)).toBe(2)
+      await rabbit.waitForDepth(`${name}.dead`, 1)
       const dead = await rabbit.takeAll(`${name}.dead`)
       expect(dead.map((d) => [d.body, d.headers['x-conveyor-deliveries']])).toEqual([
         [{ id: 1, fail: 99 }, 2],
@@ -262,7 +265,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
         expect(c.calls.get(1)).toBe(3)
         expect(c.heard.dead.map((d) => d.deliveries)).toEqual([3])
         expect(c.heard.reconnect).toEqual([1])
-        expect(await rabbit.depth(`${name}.dead`)).toBe(1)
+        await rabbit.waitForDepth(`${name}.dead`, 1)
       } finally {
         await proxy.close()
       }
@@ -286,6 +289,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
     await rabbit.publish(name, [{ id: 1, fail: 1 }])
     await waitFor(() => c.heard.dead.length === 1, 'the dead letter')
     await c.stop()
+    await rabbit.waitForDepth(`${name}.dead`, 1)
     expect((await rabbit.takeAll(`${name}.dead`)).map((d) => d.body)).toEqual([{ id: 1, fail: 1 }])
 
     const missing = rabbit.name('amqp-missing')

@@ -86,6 +86,6 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource, 20 000 messages', () => 
     expect(spy.counts.multiples).toBeGreaterThan(0)
     expect(report.completed).toBe(N - failing)
     expect(await rabbit.depth(name)).toBe(0)
-    expect(await rabbit.depth(`${name}.dead`)).toBe(failing)
+    await rabbit.waitForDepth(`${name}.dead`, failing)
   })
 })

@@ -8,6 +8,7 @@ import amqp, {
   type Message,
   type RecoveringChannelModel,
 } from 'amqplib'
+import { expect } from 'vitest'
 import { uniqueName } from '../support/brokers.js'
 
 /** The shared RabbitMQ every test uses (never stopped by a test: names are unique, deleted after). */
@@ -91,6 +92,15 @@ export class Rabbit {
   /** Messages ready in the queue (not counting those delivered and unacked). */
   async depth(queue: string): Promise<number> {
     return (await this.channel.checkQueue(queue)).messageCount
+  }
+
+  /**
+   * Waits until the queue holds `count` ready messages: a quorum queue dead-letters
+   * asynchronously, after the nack (its dead-letter queue fills a moment later).
+   */
+  async waitForDepth(queue: string, count: number): Promise<void> {
+    await waitFor(async () => (await this.depth(queue)) >= count, `${count} messages in ${queue}`)
+    expect(await this.depth(queue)).toBe(count)
   }
 
   /** Takes every ready message off the queue (acking them): their JSON bodies and headers. */
