@@ -93,7 +93,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
     expect(spy.counts.acked, JSON.stringify(spy.counts)).toBe(n)
     expect(spy.counts.multiples, JSON.stringify(spy.counts)).toBeGreaterThan(0)
     for (let id = 1; id <= n; id++) expect(c.calls.get(id), `message ${id}`).toBe(1)
-    expect(await rabbit.depth(name)).toBe(0)
+    await rabbit.waitForDepth(name, 0)
     expect([c.heard.disconnect, c.heard.errors]).toEqual([[], []])
     // The connection was the user's: close() left it open.
     const channel = await connection.createChannel()
@@ -137,7 +137,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
       '{not json',
       'nope',
     ])
-    expect(await rabbit.depth(name)).toBe(0)
+    await rabbit.waitForDepth(name, 0)
     expect(c.heard.disconnect).toEqual([])
   })
 
@@ -161,7 +161,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
     }
     expect(polls).toBeGreaterThan(5)
     await c.stop()
-    expect(await rabbit.depth(name)).toBe(0)
+    await rabbit.waitForDepth(name, 0)
   })
 
   it('close() acks what finished and gives back what did not: it comes again, counted', async () => {
@@ -237,7 +237,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource against RabbitMQ', () => 
       expect(dead.map((d) => [d.body, d.headers['x-conveyor-deliveries']])).toEqual([
         [{ id: 1, fail: 99 }, 2],
       ])
-      expect(await rabbit.depth(name)).toBe(0)
+      await rabbit.waitForDepth(name, 0)
     },
   )
 

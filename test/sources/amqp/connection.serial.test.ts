@@ -118,8 +118,8 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource when the connection is cu
     expect(duplicates).toBeLessThanOrEqual(cuts * MAX_IN_FLIGHT)
     // Nothing left pending, nothing dead: each message acked once (a second ack would have
     // been a channel error, seen above).
-    expect(await rabbit.depth(name)).toBe(0)
-    expect(await rabbit.depth(`${name}.dead`)).toBe(0)
+    await rabbit.waitForDepth(name, 0)
+    await rabbit.waitForDepth(`${name}.dead`, 0)
   }
 
   it('with its own connection (url): reconnects, nothing lost, nothing acked twice', async () => {

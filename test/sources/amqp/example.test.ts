@@ -69,6 +69,6 @@ describe.runIf(await brokerUp('rabbitmq'))('examples/sources/amqp', () => {
     // Each message handled once; what a process held unfinished at SIGTERM is back in the queue.
     const left = await rabbit.takeAll(name)
     expect(completed[0] + completed[1] + left.length).toBe(N)
-    expect(await rabbit.depth(`${name}.dead`)).toBe(0)
+    await rabbit.waitForDepth(`${name}.dead`, 0)
   })
 })

@@ -85,7 +85,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource, 20 000 messages', () => 
     expect(spy.counts.nacked).toBe(failing)
     expect(spy.counts.multiples).toBeGreaterThan(0)
     expect(report.completed).toBe(N - failing)
-    expect(await rabbit.depth(name)).toBe(0)
+    await rabbit.waitForDepth(name, 0)
     await rabbit.waitForDepth(`${name}.dead`, failing)
   })
 })

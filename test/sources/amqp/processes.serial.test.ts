@@ -100,7 +100,7 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource in consumer processes', (
     const left = (await rabbit.takeAll(name)).map((m) => (m.body as { id: number }).id)
     const all = new Set([...byA, ...byB])
     expect(left.filter((id) => !all.has(id))).toEqual([])
-    expect(await rabbit.depth(`${name}.dead`)).toBe(0)
+    await rabbit.waitForDepth(`${name}.dead`, 0)
   })
 
   it('SIGTERM under load: a graceful stop leaves nothing it finished pending, and loses nothing', async () => {

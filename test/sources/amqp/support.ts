@@ -8,7 +8,6 @@ import amqp, {
   type Message,
   type RecoveringChannelModel,
 } from 'amqplib'
-import { expect } from 'vitest'
 import { uniqueName } from '../support/brokers.js'
 
 /** The shared RabbitMQ every test uses (never stopped by a test: names are unique, deleted after). */
@@ -95,12 +94,18 @@ export class Rabbit {
   }
 
   /**
-   * Waits until the queue holds `count` ready messages: a quorum queue dead-letters
-   * asynchronously, after the nack (its dead-letter queue fills a moment later).
+   * Waits (≤ 10 s) until the queue holds `count` ready messages. A quorum queue applies acks and
+   * dead letters a moment after they were sent: its count lags behind them.
    */
   async waitForDepth(queue: string, count: number): Promise<void> {
-    await waitFor(async () => (await this.depth(queue)) >= count, `${count} messages in ${queue}`)
-    expect(await this.depth(queue)).toBe(count)
+    let depth = -1
+    await waitFor(
+      async () => (depth = await this.depth(queue)) === count,
+      `${count} messages in ${queue} (${depth} now)`,
+      10_000,
+    ).catch((err) => {
+      throw new Error(`${err.message}: ${depth} messages in ${queue}, expected ${count}`)
+    })
   }
 
   /** Takes every ready message off the queue (acking them): their JSON bodies and headers. */
