@@ -85,7 +85,15 @@ describe.runIf(await brokerUp('rabbitmq'))('amqpSource, 20 000 messages', () => 
     expect(spy.counts.nacked).toBe(failing)
     expect(spy.counts.multiples).toBeGreaterThan(0)
     expect(report.completed).toBe(N - failing)
-    await rabbit.waitForDepth(name, 0)
+    await rabbit.waitForDepth(name, 0).catch(async (err) => {
+      // Say what was left, for whoever meets this: which messages, and how RabbitMQ counted them.
+      const left = (await rabbit.takeAll(name)).map((m) => ({
+        id: (m.body as { id: number }).id,
+        handled: returned.get((m.body as { id: number }).id),
+        headers: m.headers,
+      }))
+      throw new Error(`${err.message}; left: ${JSON.stringify(left)}`)
+    })
     await rabbit.waitForDepth(`${name}.dead`, failing)
   })
 })
