@@ -198,8 +198,19 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
     if (this.opening) await bounded(this.opening, timeoutMs)
     const session = this.session
     this.session = undefined
-    // Closing the channel hands back everything it delivered and nobody acked.
     if (session?.alive) {
+      // The last acks and dead letters are on their way. A quorum queue holds a channel's
+      // settlements back while 32 are in flight, and drops those it still holds when the channel
+      // closes: their messages would come back, finished or dead-lettered. basic.cancel (RabbitMQ
+      // answers once everything sent before it is applied) and one more round trip let them go.
+      await bounded(
+        (async () => {
+          if (session.consumerTag) await session.channel.cancel(session.consumerTag)
+          await session.channel.prefetch(this.options.maxInFlight)
+        })(),
+        timeoutMs,
+      )
+      // Closing the channel hands back everything it delivered and nobody acked.
       session.lost(new Error('closed by the source'))
       await bounded(session.channel.close(), timeoutMs)
     }
@@ -245,9 +256,12 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
     try {
       await channel.prefetch(this.options.maxInFlight)
       await declareTopology(channel, this.options)
-      await channel.consume(this.options.queue, (message) => session.deliver(message), {
-        noAck: false,
-      })
+      const { consumerTag } = await channel.consume(
+        this.options.queue,
+        (message) => session.deliver(message),
+        { noAck: false },
+      )
+      session.consumerTag = consumerTag
     } catch (err) {
       session.lost(asError(err))
       void channel.close().catch(() => {})

@@ -44,6 +44,8 @@ export class Session {
   readonly outstanding = new Set<number>()
   /** Delivered, not yet handed out by fetch(). */
   readonly buffer: ConsumeMessage[] = []
+  /** The consumer's tag, once consuming. */
+  consumerTag: string | undefined
   /** Whether fetch() has thrown `error` (so the source reported the loss). */
   reported = false
   private wake: (() => void) | undefined
