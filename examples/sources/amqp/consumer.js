@@ -1,4 +1,4 @@
-// examples/sources/amqp/consumer.js — node examples/sources/amqp/consumer.js, in as many processes (or machines) as you like
+// examples/sources/amqp/consumer.js — start one per process or machine; they share the queue
 import { createQueue } from 'conveyor-lanes'
 import { amqpSource } from 'conveyor-lanes/sources/amqp'
 

@@ -1,20 +1,22 @@
 import { createRequire } from 'node:module'
 import type * as Amqplib from 'amqplib'
+import { ConveyorError } from '../../errors.js'
 
 /** amqplib's promise API: what the source calls to connect. */
 export type AmqpClient = Pick<typeof Amqplib, 'connect'>
 
-const MISSING = "conveyor-lanes/sources/amqp needs the 'amqplib' package: npm install amqplib"
+const MISSING =
+  "conveyor-lanes/sources/amqp needs the 'amqplib' package, an optional peer dependency: npm install amqplib"
 
 /**
- * Throws at once, with what to install, when amqplib (an optional peer dependency) is missing:
- * amqpSource() says so rather than its first connect.
+ * Throws PEER_MISSING at once, saying what to install, when amqplib (an optional peer
+ * dependency) is missing: amqpSource() says so rather than its first connect.
  */
 export function requireAmqplibInstalled(): void {
   try {
     createRequire(import.meta.url).resolve('amqplib')
   } catch (err) {
-    throw new Error(MISSING, { cause: err })
+    throw new ConveyorError('PEER_MISSING', MISSING, { cause: err })
   }
 }
 
@@ -29,7 +31,7 @@ export function loadAmqplib(): Promise<AmqpClient> {
     (module) => (module.default ?? module) as AmqpClient,
     (err: unknown) => {
       client = undefined
-      throw new Error(MISSING, { cause: err })
+      throw new ConveyorError('PEER_MISSING', MISSING, { cause: err })
     },
   )
   return client

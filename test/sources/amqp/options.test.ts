@@ -135,13 +135,15 @@ describe('loading amqplib', () => {
         '-e',
         `const { amqpSource } = await import(${dist('sources/amqp/index.js')})
          try { amqpSource({ url: 'amqp://127.0.0.1', queue: 'q' }); console.log('no error') }
-         catch (err) { console.log(err.message) }`,
+         catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message })) }`,
       ],
       { encoding: 'utf8' },
     )
     expect(probe.stderr).toBe('')
-    expect(probe.stdout.trim()).toBe(
-      "conveyor-lanes/sources/amqp needs the 'amqplib' package: npm install amqplib",
-    )
+    expect(JSON.parse(probe.stdout)).toEqual({
+      code: 'PEER_MISSING',
+      message:
+        "conveyor-lanes/sources/amqp needs the 'amqplib' package, an optional peer dependency: npm install amqplib",
+    })
   })
 })
