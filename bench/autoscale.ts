@@ -97,7 +97,9 @@ async function scenario(s: Scenario, rounds: number, counts: number[]) {
   const settings: Threads[] = ['auto', ...counts]
   const runs = new Map<string, Run[]>(settings.map((t) => [String(t), []]))
   for (let r = 0; r < rounds; r++) {
-    for (const t of settings) runs.get(String(t))!.push(await runOnce(s, t))
+    // Each round starts with another setting: none always runs first (or right after another).
+    const order = settings.map((_, i) => settings[(i + r) % settings.length])
+    for (const t of order) runs.get(String(t))!.push(await runOnce(s, t))
   }
   const rate = (t: Threads) => median(runs.get(String(t))!.map((x) => x.rate))
   const fixed = settings.filter((t) => t !== 'auto') as number[]

@@ -6,7 +6,8 @@
  * It is a hill climber with feedback, shaped by what went wrong with .NET's ThreadPool hill
  * climber (oscillation, bursts, slow convergence). The rules:
  *
- * 1. Judge only clean windows. The first window after a change is discarded (it holds the
+ * 1. Judge only clean windows. The first `warmup` windows are discarded (workers starting, code
+ *    not yet optimised), and the first window after a change (it holds the
  *    transition: lanes starting, draining). So is a window with fewer than `minCompletions`
  *    completions (too few to say anything), and one where the queue ran another count than the
  *    controller asked for (a resize failed or is in progress: the controller follows the queue
@@ -69,6 +70,12 @@ export interface ControllerOptions {
   readonly max: number
   /** Lanes running now. Clamped into [min, max] (the first decision then says so). */
   readonly initial: number
+  /**
+   * Windows discarded at the start: workers starting, code not yet optimised. A base measured
+   * then is too low, and a first removal judged against it looks free (on 2 real cores a
+   * producer-bound queue shed to 1 lane at 0.75 s and took seconds to come back). @default 2
+   */
+  readonly warmup?: number
   /** Windows with fewer completions are discarded. @default 100 */
   readonly minCompletions?: number
   /** Clean windows a setting is judged on. @default 3 */
@@ -198,6 +205,7 @@ export class ThreadController {
   #clampedAtStart: boolean
   #index = 0
   #cooldown = 0
+  #warmup: number
   #phase: Phase = { name: 'measure' }
   /** Clean windows at the current count since it was set. */
   #here: Sample[] = []
@@ -228,6 +236,7 @@ export class ThreadController {
     }
     this.#min = min
     this.#max = max
+    this.#warmup = options.warmup ?? 2
     this.#minCompletions = options.minCompletions ?? 100
     this.#samples = options.samples ?? 3
     this.#maxSamples = Math.max(this.#samples, options.maxSamples ?? 6)
@@ -315,6 +324,10 @@ export class ThreadController {
 
     const signals = readSignals(window, this.#thresholds)
     const throughput = signals.throughput
+    if (this.#warmup > 0) {
+      this.#warmup--
+      return this.#record(index, ran, ran, `warm-up at ${ran} lanes, discarded`, throughput)
+    }
     if (this.#cooldown > 0) {
       this.#cooldown--
       return this.#record(

@@ -42,7 +42,7 @@ function drive(
 
 describe('thread controller rules', () => {
   it('measures before it moves, then discards the first window after a change', () => {
-    const c = new ThreadController({ min: 1, max: 8, initial: 2 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 8, initial: 2 })
     // The main thread 80 % busy: no room for a step larger than one lane.
     const first = drive(c, 3, (n) => win(n, { main: 0.8 }))
     expect(first.map((d) => d.change)).toEqual([0, 0, 1])
@@ -59,21 +59,31 @@ describe('thread controller rules', () => {
 
   it("steps by the producer's room when every lane is busy: up to doubling, not +1", () => {
     // Main thread 30 % busy: it could feed 0.9 / 0.3 = 3× the lanes; a step at most doubles.
-    const roomy = new ThreadController({ min: 1, max: 16, initial: 4 })
+    const roomy = new ThreadController({ warmup: 0, min: 1, max: 16, initial: 4 })
     const [, , grow] = drive(roomy, 3, (n) => win(n, { main: 0.3 }))
     expect(grow.lanes).toBe(8)
     expect(grow.reason).toMatch(/lanes 98\.0% busy, main thread 30\.0%\): trying 8/)
     // 60 % busy: room for half as many again.
-    const half = new ThreadController({ min: 1, max: 16, initial: 4 })
+    const half = new ThreadController({ warmup: 0, min: 1, max: 16, initial: 4 })
     expect(drive(half, 3, (n) => win(n, { main: 0.6 }))[2].lanes).toBe(6)
     // Lanes with slack: no such shortcut, +1.
-    const slack = new ThreadController({ min: 1, max: 16, initial: 4 })
+    const slack = new ThreadController({ warmup: 0, min: 1, max: 16, initial: 4 })
     const rising = (n: number) => win(n, { main: 0.3, busy: 0.7, backlogEnd: 2000 })
     expect(drive(slack, 3, rising)[2].lanes).toBe(5)
   })
 
+  it('discards the warm-up windows at the start (by default 2)', () => {
+    const c = new ThreadController({ min: 1, max: 8, initial: 2 })
+    // Slow windows while workers start: not a base to judge anything against.
+    const warm = drive(c, 2, (n) => win(n, { rate: 100, main: 0.8 }))
+    for (const d of warm) expect(d.reason).toMatch(/^warm-up at 2 lanes, discarded/)
+    const first = drive(c, 3, (n) => win(n, { main: 0.8 }))
+    expect(first[0].reason).toMatch(/measuring 2 lanes: 1 of 3/)
+    expect(first[2].change).toBe(1)
+  })
+
   it('discards windows with too few completions to judge', () => {
-    const c = new ThreadController({ min: 1, max: 8, initial: 2, minCompletions: 100 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 8, initial: 2, minCompletions: 100 })
     for (let i = 0; i < 10; i++) {
       const d = c.observe(win(2, { completions: 99 }))
       expect(d.change).toBe(0)
@@ -83,7 +93,7 @@ describe('thread controller rules', () => {
   })
 
   it('a growth that does not pay is undone, with its numbers, and not retried at once', () => {
-    const c = new ThreadController({ min: 1, max: 8, initial: 4 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 8, initial: 4 })
     // Flat: 40 k msg/s whatever the count, lanes saturated (a hidden limit).
     const decisions = drive(c, 30, (n) => win(n, { rate: 40_000 }))
     const undo = decisions.find((d) => d.change < 0 && d.previous === 5)!
@@ -95,7 +105,7 @@ describe('thread controller rules', () => {
   })
 
   it('keeps the smaller of two counts within the tolerance', () => {
-    const c = new ThreadController({ min: 1, max: 8, initial: 8 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 8, initial: 8 })
     // Saturated lanes, 40 k msg/s from 4 lanes up, linear below.
     const decisions = drive(c, 80, (n) => win(n, { rate: Math.min(4, n) * 10_000 }))
     const tail = decisions.slice(-20).map((d) => d.lanes)
@@ -105,7 +115,7 @@ describe('thread controller rules', () => {
   })
 
   it('never grows while producer-bound: sheds the idle lanes instead', () => {
-    const c = new ThreadController({ min: 1, max: 16, initial: 8 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 16, initial: 8 })
     // The producer pushes 30 k msg/s at most: 3 lanes' worth of handler time, main at 99 %.
     const decisions = drive(c, 40, (n) =>
       win(n, {
@@ -126,7 +136,7 @@ describe('thread controller rules', () => {
   })
 
   it('never grows while input-starved', () => {
-    const c = new ThreadController({ min: 1, max: 16, initial: 2 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 16, initial: 2 })
     // The source offers 6 k msg/s; lanes 30 % busy, backlog flat, main idle.
     const decisions = drive(c, 60, (n) =>
       win(n, { rate: 6_000, busy: 0.6 / n, main: 0.1, backlogStart: 0, backlogEnd: 0 }),
@@ -136,7 +146,7 @@ describe('thread controller rules', () => {
   })
 
   it('grows while the backlog rises even if lanes are not fully busy', () => {
-    const c = new ThreadController({ min: 1, max: 16, initial: 2 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 16, initial: 2 })
     const d = drive(c, 3, (n) => win(n, { busy: 0.6, backlogStart: 0, backlogEnd: 5000 }))
     expect(d[2].change).toBe(1)
   })
@@ -160,7 +170,7 @@ describe('thread controller rules', () => {
         ),
         (min, span, maxStep, windows) => {
           const max = min + span
-          const c = new ThreadController({ min, max, initial: max, maxStep })
+          const c = new ThreadController({ warmup: 0, min, max, initial: max, maxStep })
           for (const w of windows) {
             // Now and then the queue ran another count than asked (a failed resize).
             const lanes = w.other ? Math.max(1, c.lanes - 1) : c.lanes
@@ -186,23 +196,23 @@ describe('thread controller rules', () => {
   })
 
   it('follows the queue when it ran another count than asked', () => {
-    const c = new ThreadController({ min: 1, max: 8, initial: 4 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 8, initial: 4 })
     const d = c.observe(win(6))
     expect(d).toMatchObject({ lanes: 6, change: 0 })
     expect(d.reason).toBe('the queue ran 6 lanes, not 4: measuring 6')
     expect(c.view().phase).toBe('measure')
-    const out = new ThreadController({ min: 1, max: 8, initial: 4 }).observe(win(12))
+    const out = new ThreadController({ warmup: 0, min: 1, max: 8, initial: 4 }).observe(win(12))
     expect(out).toMatchObject({ lanes: 8, previous: 12, change: -4 })
   })
 
   it('clamps the initial count into [min, max], and says so', () => {
-    const c = new ThreadController({ min: 2, max: 4, initial: 9 })
+    const c = new ThreadController({ warmup: 0, min: 2, max: 4, initial: 9 })
     expect(c.lanes).toBe(4)
     expect(c.observe(win(9)).reason).toBe('9 lanes is outside [2, 4]')
   })
 
   it('re-explores after a persistent shift, not after a burst', () => {
-    const c = new ThreadController({ min: 1, max: 4, initial: 4 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 4, initial: 4 })
     // Lanes scale linearly to the ceiling: it holds 4.
     drive(c, 40, (n) => win(n))
     expect(c.lanes).toBe(4)
@@ -219,7 +229,7 @@ describe('thread controller rules', () => {
   })
 
   it('every change carries its numbers', () => {
-    const c = new ThreadController({ min: 1, max: 16, initial: 1 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 16, initial: 1 })
     const decisions = drive(c, 100, (n, i) =>
       win(n, { rate: Math.min(n, 6) * 10_000 * (1 + 0.03 * Math.sin(i)) }),
     )
@@ -229,7 +239,7 @@ describe('thread controller rules', () => {
   })
 
   it('keeps a bounded log, oldest first', () => {
-    const c = new ThreadController({ min: 1, max: 8, initial: 2, logSize: 5 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 8, initial: 2, logSize: 5 })
     const decisions = drive(c, 20, (n) => win(n))
     const log = c.log()
     expect(log).toHaveLength(5)
@@ -239,10 +249,14 @@ describe('thread controller rules', () => {
   })
 
   it('refuses windows it cannot read, and bad bounds', () => {
-    const c = new ThreadController({ min: 1, max: 4, initial: 2 })
+    const c = new ThreadController({ warmup: 0, min: 1, max: 4, initial: 2 })
     expect(() => c.observe({ ...win(2), elapsedMs: 0 })).toThrow(RangeError)
     expect(() => c.observe({ ...win(2), busy: [1] })).toThrow(/one entry per lane/)
-    expect(() => new ThreadController({ min: 3, max: 2, initial: 2 })).toThrow(RangeError)
-    expect(() => new ThreadController({ min: 0, max: 2, initial: 2 })).toThrow(RangeError)
+    expect(() => new ThreadController({ warmup: 0, min: 3, max: 2, initial: 2 })).toThrow(
+      RangeError,
+    )
+    expect(() => new ThreadController({ warmup: 0, min: 0, max: 2, initial: 2 })).toThrow(
+      RangeError,
+    )
   })
 })
