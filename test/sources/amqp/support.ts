@@ -8,6 +8,7 @@ import amqp, {
   type Message,
   type RecoveringChannelModel,
 } from 'amqplib'
+import { sleep, waitFor as wait } from '../../support/wait.js'
 import { uniqueName } from '../support/brokers.js'
 
 /** The shared RabbitMQ every test uses (never stopped by a test: names are unique, deleted after). */
@@ -16,19 +17,13 @@ export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672'
 export const fixture = (name: string) =>
   fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+export { sleep }
 
-export async function waitFor(
+export const waitFor = (
   condition: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 30_000,
-): Promise<void> {
-  const until = performance.now() + timeoutMs
-  while (!(await condition())) {
-    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
-    await sleep(10)
-  }
-}
+): Promise<void> => wait(condition, what, { timeoutMs, pollMs: 10 })
 
 /**
  * The test's own side of RabbitMQ: declares a queue the way amqpSource() does, publishes to it

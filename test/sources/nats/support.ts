@@ -12,6 +12,7 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream'
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node'
+import { sleep, waitFor as wait } from '../../support/wait.js'
 import { uniqueName } from '../support/brokers.js'
 
 export const SHARED_SERVER = '127.0.0.1:4222'
@@ -21,31 +22,14 @@ export function fixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+export { sleep }
 
-/**
- * Polls `condition` until it holds; throws with `what` after `timeoutMs`. A condition that
- * throws (a consumer the source has not created yet) counts as not yet.
- */
-export async function waitFor(
+/** Polls until `condition` holds; a condition that throws (not created yet) counts as not yet. */
+export const waitFor = (
   condition: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 60_000,
-): Promise<void> {
-  const until = performance.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      if (await condition()) return
-    } catch (err) {
-      last = err
-    }
-    if (performance.now() > until) {
-      throw new Error(`timed out after ${timeoutMs} ms: ${what}`, { cause: last })
-    }
-    await sleep(50)
-  }
-}
+): Promise<void> => wait(condition, what, { timeoutMs, pollMs: 50, throwsMeanNotYet: true })
 
 /** An admin connection with a unique stream (`<name>.in`) and consumer name; cleaned up by drop(). */
 export interface Stage {

@@ -5,27 +5,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import { sleep, waitFor as wait } from '../../support/wait.js'
 
 /** Absolute path of a file under test/sources/redis/fixtures. */
 export function fixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+export { sleep }
 
-/** Polls `condition` until it holds; throws with `what` after `timeoutMs`. */
-export async function waitFor(
+/** Polls until `condition` holds; throws with `what` after `timeoutMs`. */
+export const waitFor = (
   condition: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 60_000,
-): Promise<void> {
-  const until = performance.now() + timeoutMs
-  while (!(await condition())) {
-    if (performance.now() > until)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(20)
-  }
-}
+): Promise<void> => wait(condition, what, { timeoutMs })
 
 /** XADDs `{ n }` for n in [from, from + count) in pipelines; returns the entry ids, by n. */
 export async function addMessages(
