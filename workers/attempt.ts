@@ -2,24 +2,11 @@ import type { Codec } from '../src/codec/index.js'
 import { Completion } from '../src/lane/completion.js'
 import { serializeError } from '../src/lane/error-wire.js'
 import { type RetryPolicy, Stat, Tag } from '../src/lane/protocol.js'
+import { sleep } from '../src/sleep.js'
 import type { HandlerDefinition } from '../src/worker.js'
 import { customDelay, retryDelay } from './backoff.js'
 import type { CompletionWriter } from './completion-writer.js'
 import type { LaneContext } from './context.js'
-
-/** Waits `ms`, or less if `signal` aborts first. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve()
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
 
 /** One request record, as the lane loop read it. */
 export interface RecordRef {

@@ -1,5 +1,5 @@
 import type { Queue } from '../queue/queue.js'
-import { sleep } from './sleep.js'
+import { sleep } from '../sleep.js'
 
 /**
  * go-zero's producer shape: `produce()` returns a message, or nothing when it has none right
