@@ -7,7 +7,7 @@ import type { BenchContext, Case, Sampling, Suite } from '../harness.js'
 import { WORK_HANDLER } from '../support/cases.js'
 import { asciiMessages } from '../support/messages.js'
 import { plainLoop } from '../support/redis-loop.js'
-import { calibrate, ROUNDS_ENV, roundsFor } from '../support/work.js'
+import { calibrate, measureNsPerRound, ROUNDS_ENV, roundsFor } from '../support/work.js'
 
 /**
  * Issue 10's benchmark, side by side in one run: a Redis stream consumed through a consumer
@@ -76,6 +76,20 @@ async function progress(redis: Redis, stream: string): Promise<{ acked: number; 
   return {
     acked: Number(info['entries-read']) - Number(info.pending),
     lag: Number(info.lag),
+  }
+}
+
+/**
+ * The loop runs the work on the main thread beside ioredis: it must cost what the calibration
+ * (and so the workers) says, or the comparison measures something else (see work()).
+ */
+function checkWorkUnslowed(): void {
+  const now = measureNsPerRound()
+  const calibrated = calibrate().nsPerRound
+  if (now > 2 * calibrated) {
+    throw new Error(
+      `the work runs ${(now / calibrated).toFixed(1)}× slower on the main thread once ioredis is loaded (${now.toFixed(0)} vs ${calibrated.toFixed(0)} ns/round): the loop baseline would not be comparable`,
+    )
   }
 }
 
@@ -185,6 +199,7 @@ function loopCase(quick: boolean, rounds: number): Case {
     quick,
     async (stream) => {
       redis = await connect()
+      checkWorkUnslowed()
       stopping = false
       running = plainLoop(
         redis,
