@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { Piscina } from 'piscina'
 import { RingBuffer } from 'ringbuf.js'
 import ThreadStream from 'thread-stream'
+import { writeUtf8 } from '../../src/codec/index.js'
 import { createRingBuffer, RingWriter } from '../../src/ring/index.js'
 import type { BenchContext, Case, Suite } from '../harness.js'
 import { asciiMessages } from '../support/messages.js'
@@ -44,7 +45,11 @@ export function ringTransportSizes(quick: boolean) {
       }
 }
 
-/** conveyor's ring alone, no queue: also the queue suite's reference for its noop case. */
+/**
+ * conveyor's ring alone, no queue: also the queue suite's reference for its noop case. It
+ * encodes and decodes with the lanes' own UTF-8 helpers (src/codec/utf8.ts), so that a ratio to
+ * it measures what the queue adds, not a difference in string handling.
+ */
 export function conveyorRing(messages: string[], perSample: number): Case {
   let handle: WorkerHandle | undefined
   let writer: RingWriter | undefined
@@ -85,7 +90,7 @@ export function conveyorRing(messages: string[], perSample: number): Case {
           }
           continue
         }
-        w.commit(buf.write(messages[i & (POOL - 1)], at, maxBytes, 'utf8'), 0)
+        w.commit(writeUtf8(buf, messages[i & (POOL - 1)], at, maxBytes), 0)
         if (++i % PUBLISH_EVERY === 0) w.publish()
       }
       w.publish()

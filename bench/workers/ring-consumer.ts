@@ -1,4 +1,5 @@
 import { workerData } from 'node:worker_threads'
+import { readUtf8 } from '../../src/codec/index.js'
 import { RingReader, RingState } from '../../src/ring/index.js'
 import { DoneReporter } from '../support/signals.js'
 
@@ -27,7 +28,7 @@ let unreleased = 0
 for (;;) {
   const at = reader.next()
   if (at >= 0) {
-    handle(buf.toString('utf8', at, at + reader.length))
+    handle(readUtf8(buf, at, at + reader.length))
     count++
     if (++unreleased === releaseEvery) {
       reader.release()

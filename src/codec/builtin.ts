@@ -1,5 +1,6 @@
 import { deserialize, serialize } from 'node:v8'
 import type { BuiltinCodecName, Codec } from './types.js'
+import { readUtf8 } from './utf8.js'
 
 export const jsonCodec: Codec<unknown> = {
   name: 'json',
@@ -10,7 +11,7 @@ export const jsonCodec: Codec<unknown> = {
       throw new TypeError(`JSON cannot encode a value of type ${typeof value}`)
     return text
   },
-  fromWire: (ring, offset, length) => JSON.parse(ring.toString('utf8', offset, offset + length)),
+  fromWire: (ring, offset, length) => JSON.parse(readUtf8(ring, offset, offset + length)),
 }
 
 export const stringCodec: Codec<string> = {
@@ -20,7 +21,7 @@ export const stringCodec: Codec<string> = {
       throw new TypeError(`codec 'string' takes strings, got ${typeof value}`)
     return value
   },
-  fromWire: (ring, offset, length) => ring.toString('utf8', offset, offset + length),
+  fromWire: (ring, offset, length) => readUtf8(ring, offset, offset + length),
 }
 
 export const bytesCodec: Codec<Uint8Array> = {

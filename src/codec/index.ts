@@ -6,6 +6,7 @@ import type { BuiltinCodecName, Codec, CodecSpec, CustomCodec } from './types.js
 
 export { BUILTIN_CODECS, builtinCodec } from './builtin.js'
 export type { BuiltinCodecName, Codec, CodecSpec, CustomCodec } from './types.js'
+export { readUtf8, writeUtf8 } from './utf8.js'
 
 /** A codec spec in the form that can be sent to a worker (strings only). */
 export type WireCodecSpec = string | { module: string }

@@ -1,5 +1,5 @@
 import { deserialize } from 'node:v8'
-import type { Codec } from '../codec/index.js'
+import { type Codec, writeUtf8 } from '../codec/index.js'
 import { ConveyorError } from '../errors.js'
 import { Completion, readCompletion } from '../lane/completion.js'
 import { deserializeError, isOwnError } from '../lane/error-wire.js'
@@ -154,7 +154,7 @@ export class Lane implements AbortTarget {
       if (room > writer.maxPayload) room = Buffer.byteLength(wire)
       at = writer.reserve(room)
       if (at < 0) return this.full()
-      length = this.requestBytes.write(wire, at, room, 'utf8')
+      length = writeUtf8(this.requestBytes, wire, at, room)
     } else {
       at = writer.reserve(wire.byteLength)
       if (at < 0) return this.full()
