@@ -39,7 +39,12 @@ export type ConveyorErrorCode =
    * finished (its consumers died on it): dead-lettered without running.
    */
   | 'DELIVERY_LIMIT'
-  /** A broker source could not acknowledge, hand back or dead-letter a message (it will come back). */
+  /**
+   * A broker source could not acknowledge, hand back or dead-letter a message (it will come
+   * back); or its broker refused its configuration for good (a missing queue, stream or group,
+   * a key of another type, refused permissions or credentials): the source ends, consume()
+   * rejects with it, the message says what to change and `cause` is the broker's error.
+   */
   | 'SOURCE_FAILED'
   /** A message finished after its source's close(): it was given back and will come again. */
   | 'SOURCE_CLOSED'

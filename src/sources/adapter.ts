@@ -20,9 +20,22 @@ export interface BrokerAdapter<H = unknown> {
   /**
    * Up to `max` new deliveries (redelivered ones included). May wait a little for some; must
    * answer promptly with what it has (or []) once `signal` aborts. Throws when the connection
-   * fails: the source reports it and calls again after a backoff.
+   * fails: the source reports it and calls again after a backoff (unless fatal() says no
+   * reconnect can cure that error).
    */
   fetch(max: number, signal: AbortSignal): Promise<Delivery<H>[]>
+  /**
+   * Asked of every error fetch() throws: is it one that no reconnect can cure, because the
+   * broker refuses this configuration (a key of another type, a queue, stream or group that
+   * must exist and does not, refused permissions or credentials)? Then return a message that
+   * names the broker's error and says what to change: the source ends its iteration with it
+   * (SOURCE_FAILED, the error as `cause`), so `queue.consume(source)` rejects instead of
+   * reconnecting forever. Return undefined for anything a retry may get past: a lost
+   * connection, a timeout, a server restarting or failing over, a resource locked for a
+   * while. Be conservative: a wrong undefined costs a 'disconnect' loop, a wrong message
+   * stops a service that would have recovered. Absent: every error is retried.
+   */
+  fatal?(error: unknown): string | undefined
   /** The handlers finished these: acknowledge them, in one round trip where the broker can. */
   ack(deliveries: readonly Delivery<H>[]): Promise<void>
   /** The queue gave up on this delivery (fewer than maxDeliveries): make it come again. */

@@ -21,6 +21,9 @@ import type { ResolvedSourceOptions } from './source-options.js'
  *   finished the message. A nack for QUEUE_STOPPED (a stopping queue refused the message) is
  *   not a failure: the delivery stays unsettled and close() gives it back.
  * - Leases: every adapter.leaseMs, every unsettled delivery is extended.
+ * - A fetch that throws is a disconnect (backoff, fetch again), unless adapter.fatal() says no
+ *   reconnect can cure it: then the iteration throws SOURCE_FAILED (consume() rejects with it).
+ *   Acks, retries and leases go on for what was fetched, until close().
  * - close(): stops fetching, waits (≤ closeTimeoutMs) for acks and dead letters in flight,
  *   then hands every still unsettled delivery to adapter.close() to give back. An ack or nack
  *   that comes once close() has begun settles nothing: that delivery is given back too.
@@ -87,6 +90,16 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
         deliveries = await this.adapter.fetch(room, signal)
       } catch (err) {
         if (signal.aborted) break
+        const refused = this.adapter.fatal?.(err)
+        if (refused !== undefined) {
+          // The broker refuses this configuration: reconnecting would only hide that behind
+          // 'disconnect' events. What is in the lanes still settles; close() gives back the rest.
+          throw new ConveyorError(
+            'SOURCE_FAILED',
+            `${refused} (the source stopped: reconnecting would not change this)`,
+            { cause: err },
+          )
+        }
         failures++
         const retryInMs = retryDelay(this.options.reconnect, failures, Math.random)
         this.fence.emit('disconnect', { error: asError(err), attempt: failures, retryInMs })

@@ -9,7 +9,8 @@ import {
   SOURCE_OPTION_KEYS,
   type SourceOptions,
 } from '../../dist/src/sources/index.js'
-import { FakeBroker } from './support/fake-broker.js'
+import { FakeBroker, Refusal } from './support/fake-broker.js'
+import { rejection } from './support/refused.js'
 
 /*
  * The shared base of every broker source (src/sources/broker-source.ts), over an in-memory
@@ -178,6 +179,76 @@ describe('BrokerSource, one rule at a time', { timeout: 15_000 }, () => {
     expect((await next(it)).value).toEqual({ id: 2 })
     expect(heard.disconnect.map((d) => d.attempt)).toEqual([1, 2, 3, 4, 1])
     expect(heard.reconnect).toEqual([{ attempts: 4 }, { attempts: 1 }])
+  })
+
+  it('ends its iteration on an error fatal() calls incurable (SOURCE_FAILED); a transient one before it is retried', async () => {
+    const fake = new FakeBroker()
+    fake.add(...Array.from({ length: 3 }, (_, i) => ({ id: i, payload: json({ id: i }) })))
+    const { source, heard, it } = makeSource(fake, { ackIntervalMs: 1 })
+    const [a, b, c] = [await next(it), await next(it), await next(it)]
+    fake.failFetches = 2 // transient first: fatal() says undefined, so it is retried
+    fake.refuse = new Refusal('NOT_FOUND - no such queue')
+    const error = await rejection(it.next(), 5000)
+    expect(error).toMatchObject({
+      name: 'ConveyorError',
+      code: 'SOURCE_FAILED',
+      message:
+        "the fake broker refused: NOT_FOUND - no such queue: change the fake's configuration (the source stopped: reconnecting would not change this)",
+    })
+    expect(error.cause).toBe(fake.refuse)
+    expect(heard.disconnect.map((d) => [d.attempt, d.error.message])).toEqual([
+      [1, 'fetch failed: connection refused'],
+      [2, 'fetch failed: connection refused'],
+    ])
+    expect(fake.fetches.map((f) => f.outcome)).toEqual(['ok', 'failed', 'failed', 'failed'])
+    expect(await it.next()).toEqual({ done: true, value: undefined })
+    // What was fetched still settles: an ack is sent, a failure handed back.
+    a.ack?.()
+    b.nack?.(new Error('failed'))
+    await waitFor(() => fake.acks.size === 1 && fake.retried.length === 1, 'the ack and the retry')
+    expect(fake.acks.get(0)).toBe(1)
+    expect(fake.retried.map((r) => r.id)).toEqual([1])
+    // close() gives back what never finished.
+    await source.close()
+    expect(fake.closeCalls.map((call) => call.map((d) => d.id))).toEqual([['2']])
+    void c
+    expect(heard.reconnect).toEqual([])
+    expect(heard.errors).toEqual([])
+    expect(fake.fetches).toHaveLength(4) // nothing fetched after the refusal
+    expect(fake.breaches).toEqual([])
+  })
+
+  it('a real queue: consume() rejects with the refusal; what is in the lanes still finishes and is acked', async () => {
+    const fake = new FakeBroker()
+    const ids = [0, 1, 2, 3]
+    fake.add(...ids.map((id) => ({ id, payload: json({ id, slowMs: 100 }) })))
+    fake.refuse = new Refusal('access refused')
+    const returned = new SharedArrayBuffer(64)
+    const returnedOf = new Int32Array(returned)
+    fake.checkAck = (id) =>
+      Atomics.load(returnedOf, id) === 0
+        ? `message ${id} acked before its handler returned`
+        : undefined
+    const { source, heard } = makeSource(fake, { maxInFlight: 8 })
+    const queue = createQueue({
+      handler,
+      threads: 2,
+      workerData: { calls: new SharedArrayBuffer(64), threw: new SharedArrayBuffer(64), returned },
+    })
+    await queue.start()
+    try {
+      const error = await rejection(queue.consume(source), 20_000)
+      expect(error).toMatchObject({ code: 'SOURCE_FAILED', message: /access refused/ })
+      expect(error.cause).toBe(fake.refuse)
+      await waitFor(() => fake.acks.size === 4, 'the four acks', 20_000)
+      expect(heard.disconnect).toEqual([])
+      await queue.stop({ timeoutMs: 1000 })
+      await source.close()
+      expect(fake.closeCalls).toEqual([[]])
+      expect(fake.breaches).toEqual([])
+    } finally {
+      await queue.stop({ timeoutMs: 1000 }).catch(() => undefined)
+    }
   })
 
   it('retries a batch of acks that failed, and acks each message once', async () => {

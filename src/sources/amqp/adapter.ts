@@ -2,7 +2,7 @@ import type { Channel, ChannelModel, ConsumeMessage, RecoveringChannelModel } fr
 import { asError, ConveyorError } from '../../errors.js'
 import type { BrokerAdapter, Delivery } from '../adapter.js'
 import { loadAmqplib } from './client.js'
-import type { AmqpAdapterOptions } from './options.js'
+import { type AmqpAdapterOptions, LABEL } from './options.js'
 import { Session } from './session.js'
 import { declareTopology } from './topology.js'
 
@@ -95,6 +95,43 @@ function bounded(promise: Promise<unknown>, ms: number): Promise<void> {
 type Model = ChannelModel | RecoveringChannelModel
 
 /**
+ * What RabbitMQ refused while the source connected, and what to change; undefined for what a
+ * reconnect may get past. Only errors of the connect (login, declare, consume) come here, never
+ * a channel closed mid-run (a consumer_timeout is a 406 too), and only what is configuration:
+ * - the login (handshake 403 ACCESS_REFUSED: credentials);
+ * - 403 ACCESS_REFUSED on a resource (permissions, or a reserved 'amq.' name), but not a queue
+ *   "in exclusive use" (another consumer's, which may go);
+ * - 404 NOT_FOUND "no queue" where the source does not declare it (assertQueue: false); a 404
+ *   "home node … is down or inaccessible" (a cluster node restarting) is retried;
+ * - 406 PRECONDITION_FAILED "inequivalent arg": the queue or exchange exists with other
+ *   arguments than the source declares.
+ * Not: 405 RESOURCE_LOCKED (an exclusive queue of another connection), 530 at connection.open
+ * (amqplib does not say which reply it was: a vhost missing, or one still starting).
+ */
+function refusal(err: Error, options: AmqpAdapterOptions): string | undefined {
+  const { message } = err
+  const code = (err as { code?: unknown }).code
+  const { queue } = options
+  const reply = `RabbitMQ answered: ${message}`
+  if (/^Handshake terminated by server: 403 \(ACCESS-REFUSED\)/.test(message)) {
+    return `${LABEL}: RabbitMQ refused the login (${reply}): check the user and password in \`url\``
+  }
+  if (code === 403 && /ACCESS_REFUSED/.test(message) && !/in exclusive use/.test(message)) {
+    if (/reserved prefix/.test(message)) {
+      return `${LABEL}: names starting with 'amq.' are RabbitMQ's own (${reply}): pick another queue, deadLetterExchange or deadLetterQueue`
+    }
+    return `${LABEL}: RabbitMQ refused access (${reply}): give the user configure, write and read permissions on queue '${queue}' and its dead-letter exchange and queue (rabbitmqctl set_permissions)`
+  }
+  if (code === 404 && !options.assertQueue && /NOT_FOUND - no queue/.test(message)) {
+    return `${LABEL}: queue '${queue}' does not exist (${reply}): declare it, or let the source declare it (assertQueue: true)`
+  }
+  if (code === 406 && /PRECONDITION_FAILED - inequivalent arg/.test(message)) {
+    return `${LABEL}: RabbitMQ has the queue or exchange with other settings than the source declares (${reply}): make queueType, queueArguments and the dead-letter options match it, or pass assertQueue: false to use it as it is`
+  }
+  return undefined
+}
+
+/**
  * RabbitMQ for a BrokerSource. One consumer on one channel with `basic.qos` prefetch =
  * maxInFlight: RabbitMQ pushes, the channel buffers, fetch(max) hands out at most `max`.
  * - ack: `basic.ack`, one frame with multiple=true for the part of a batch that leaves no
@@ -110,6 +147,8 @@ type Model = ChannelModel | RecoveringChannelModel
  * - connection or channel lost: fetch() throws; the next fetch() opens a new channel (and, for
  *   its own connection, a new connection). Settlements of the old channel's deliveries are
  *   dropped: RabbitMQ has requeued them already.
+ * - refused while connecting (login, permissions, a missing queue, other arguments): fatal()
+ *   says so, and the source ends instead of reconnecting (refusal()).
  * - close(): closing the channel hands every unfinished delivery back.
  */
 export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
@@ -121,6 +160,8 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
   private sessions = 0
   private closed = false
   private readonly classic: boolean
+  /** Errors of a connect that no reconnect changes, with what to change (see refusal()). */
+  private readonly refused = new WeakMap<object, string>()
 
   constructor(private readonly options: AmqpAdapterOptions) {
     this.classic = options.queueType === 'classic'
@@ -156,6 +197,11 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
       })
     }
     return deliveries
+  }
+
+  /** A login, declare or consume RabbitMQ refused for good (refusal()); else undefined. */
+  fatal(error: unknown): string | undefined {
+    return error instanceof Error ? this.refused.get(error) : undefined
   }
 
   async ack(deliveries: readonly Delivery<AmqpHandle>[]): Promise<void> {
@@ -232,7 +278,9 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
   }
 
   private async connect(): Promise<Session> {
-    const model = await this.model()
+    const model = await this.model().catch((err: unknown) => {
+      throw this.classify(err)
+    })
     let channel: Channel
     try {
       // Confirms: the copies the source publishes (classic queues) are acked only once stored.
@@ -265,7 +313,7 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
     } catch (err) {
       session.lost(asError(err))
       void channel.close().catch(() => {})
-      throw asError(err)
+      throw this.classify(err)
     }
     if (this.closed) {
       session.lost(new Error('closed by the source'))
@@ -274,6 +322,14 @@ export class AmqpAdapter implements BrokerAdapter<AmqpHandle> {
     }
     this.session = session
     return session
+  }
+
+  /** The error, remembered as fatal when it is a refusal no reconnect changes. */
+  private classify(err: unknown): Error {
+    const error = asError(err)
+    const refused = refusal(error, this.options)
+    if (refused !== undefined) this.refused.set(error, refused)
+    return error
   }
 
   private async model(): Promise<Model> {

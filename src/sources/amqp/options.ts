@@ -37,8 +37,9 @@ export interface AmqpSourceOptions<T = unknown> extends SourceOptions<T> {
   queue: string
   /**
    * Declare the queue (durable, of `queueType`, dead-lettering to `deadLetterExchange`) and the
-   * dead-letter exchange and queue, on every (re)connect. false: they must exist already, and the
-   * queue must have a dead-letter exchange (else RabbitMQ drops dead letters).
+   * dead-letter exchange and queue, on every (re)connect. false: they must exist already (a
+   * missing queue ends the source: consume() rejects with SOURCE_FAILED), and the queue must
+   * have a dead-letter exchange (else RabbitMQ drops dead letters).
    * @default true
    */
   assertQueue?: boolean

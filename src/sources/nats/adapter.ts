@@ -35,9 +35,10 @@ interface Session {
 /**
  * A JetStream durable pull consumer as a BrokerAdapter. The connection is opened (or taken)
  * and the consumer checked on the first fetch; a fetch that fails is retried by the source
- * after a backoff, so a broker that is down at start, or a consumer created later, is waited
- * for. Acks, naks and terms are published to each message's ack subject on the current
- * connection and confirmed by JetStream (confirm.ts); lease extensions (`+WPI`) are flushed.
+ * after a backoff, so a broker that is down at start is waited for; but a stream or consumer
+ * that is missing or does not fit ends the source (fatal()): waiting would hide it. Acks, naks
+ * and terms are published to each message's ack subject on the current connection and
+ * confirmed by JetStream (confirm.ts); lease extensions (`+WPI`) are flushed.
  */
 export class NatsAdapter implements BrokerAdapter<NatsHandle> {
   readonly leaseMs: number
@@ -48,7 +49,8 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
   /** The last fetch threw: the next one that works answers at once, so 'reconnect' is told. */
   private recovering = false
   private closed = false
-  private readonly reported = new Set<string>()
+  /** Errors of a consumer check that no reconnect changes (see fatal()). */
+  private readonly refused = new WeakSet<object>()
 
   constructor(
     private readonly client: NatsClient,
@@ -71,6 +73,21 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       if (err instanceof PullStatusError && this.session) this.uncheck(this.session)
       throw err
     }
+  }
+
+  /**
+   * What the consumer check found wrong, which no reconnect changes: the stream is missing
+   * (JetStream 10059), the consumer is missing without createConsumer (10014), either does not
+   * fit (INVALID_OPTION, saying what to change), or the server refused the user's JetStream API
+   * requests (a permissions violation). Everything else is retried: connection loss, timeouts,
+   * no responders while JetStream starts, a pull ended by a status (the consumer is checked
+   * again, and only then is a deleted one found missing).
+   */
+  fatal(error: unknown): string | undefined {
+    if (!(error instanceof Error) || !this.refused.has(error)) return undefined
+    if (isConveyorError(error, 'INVALID_OPTION')) return error.message
+    const { stream } = this.options
+    return `${LABEL}: NATS refused a JetStream API request of the source (${error.message}): allow its user to publish to '$JS.API.>' (at least the INFO and CONSUMER.MSG.NEXT requests for stream '${stream}') and '$JS.ACK.${stream}.>', and to subscribe to its inbox`
   }
 
   async ack(deliveries: readonly NatsDelivery[]): Promise<void> {
@@ -199,7 +216,10 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       try {
         session.pulls = await this.check(session)
       } catch (err) {
-        if (isConveyorError(err, 'INVALID_OPTION')) this.reportOnce(err)
+        // Configuration, not the connection: fatal() ends the source with it.
+        if (isConveyorError(err, 'INVALID_OPTION') || isPermissionViolation(err)) {
+          this.refused.add(err as Error)
+        }
         throw err
       }
     }
@@ -296,13 +316,19 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
     if (session.nc.isClosed()) return
     for (const d of leftovers) session.nc.publish(d.handle.reply, NAK)
   }
+}
 
-  /** A setup error (a missing stream, a misconfigured consumer) is told once, not every retry. */
-  private reportOnce(error: Error): void {
-    if (this.reported.has(error.message)) return
-    this.reported.add(error.message)
-    this.report(error)
+/**
+ * The server refused a publish or subscription of this connection (nats.js: a RequestError
+ * caused by a PermissionViolationError, or that error itself).
+ */
+function isPermissionViolation(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e.name === 'PermissionViolationError' || /^permissions violation/i.test(e.message)) {
+      return true
+    }
   }
+  return false
 }
 
 /** The connection's own inbox prefix (accounts with permissions on `_INBOX.>` may set one). */

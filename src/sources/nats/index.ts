@@ -33,8 +33,8 @@ export type NatsSource<T = unknown> = BrokerSource<T, NatsHandle>
  * unfinished ones every ackWaitMs / 3 (`+WPI`), naks those the queue gave up on until
  * maxDeliveries, then publishes them to deadLetterSubject and terminates them. Several
  * processes on the same `consumer` share its messages. Options are checked here
- * (INVALID_OPTION); the stream and consumer on the first fetch (a mismatch is reported once as
- * an 'error' and retried like a lost connection).
+ * (INVALID_OPTION); the stream and consumer on the first fetch (a missing or mismatched one
+ * ends the source: consume() rejects with SOURCE_FAILED, its cause the INVALID_OPTION).
  */
 export function natsSource<T = unknown>(options: NatsSourceOptions<T>): NatsSource<T> {
   const { shared, nats } = resolveNatsOptions<T>(options)

@@ -48,7 +48,8 @@ export interface NatsSourceOptions<T = unknown> extends SourceOptions<T> {
    * Create the durable consumer (or update it) with `ack_policy: explicit`,
    * `ack_wait: ackWaitMs`, `max_deliver: -1` (the source dead-letters after maxDeliveries) and
    * `filterSubject`; and create a stream `<stream>_DEAD` for `deadLetterSubject` when no stream
-   * stores it. Without it, both must exist and fit (checked on connect).
+   * stores it. Without it, both must exist and fit (checked on connect; else the source ends:
+   * consume() rejects with SOURCE_FAILED).
    * @default false
    */
   createConsumer?: boolean

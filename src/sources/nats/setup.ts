@@ -19,6 +19,11 @@ function apiCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined
 }
 
+/** A JetStream API error as its message and err_code ("stream not found, 10059"). */
+function describeApiError(err: unknown): string {
+  return `${(err as Error).message}, ${apiCode(err)}`
+}
+
 /**
  * Checks (or, with createConsumer, creates) what the source pulls from and dead-letters to:
  * the stream exists; the consumer is a durable pull consumer with explicit acks, an ack_wait of
@@ -39,7 +44,7 @@ export async function prepareConsumer(
     if (apiCode(err) !== js.JetStreamApiCodes.StreamNotFound) throw err
     throw invalid(
       LABEL,
-      `stream '${stream}' does not exist: create it first (the source never does)`,
+      `stream '${stream}' does not exist (JetStream: ${describeApiError(err)}): create it first (the source never does)`,
     )
   }
   let info = await consumerInfo(js, jsm, stream, consumer)
@@ -47,7 +52,7 @@ export async function prepareConsumer(
   else if (!info) {
     throw invalid(
       LABEL,
-      `consumer '${consumer}' does not exist on stream '${stream}': create it (a durable pull consumer, ack_policy explicit) or pass createConsumer: true`,
+      `consumer '${consumer}' does not exist on stream '${stream}' (JetStream: consumer not found, ${js.JetStreamApiCodes.ConsumerNotFound}): create it (a durable pull consumer, ack_policy explicit) or pass createConsumer: true`,
     )
   }
   checkConsumer(info.config, options)

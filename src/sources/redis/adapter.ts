@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { BrokerAdapter, Delivery } from '../adapter.js'
 import { RedisConnections } from './client.js'
-import type { RedisAdapterOptions } from './options.js'
+import { LABEL, type RedisAdapterOptions } from './options.js'
 import {
   autoClaimReply,
   fieldValue,
@@ -109,6 +109,33 @@ export class RedisStreamsAdapter implements BrokerAdapter<string> {
     } finally {
       signal.removeEventListener('abort', cut)
     }
+  }
+
+  /**
+   * Redis's replies that no reconnect changes, each with what to change: the stream key holds
+   * another type (WRONGTYPE), the group is missing where the source may not create it
+   * (NOGROUP with createGroup: false), the user may not run a command or touch a key (NOPERM),
+   * or the credentials are refused (WRONGPASS, NOAUTH). Everything else is retried: connection
+   * errors, timeouts, LOADING and READONLY during restarts and failovers, OOM, BUSY, and a
+   * NOGROUP the source answers by creating the group again.
+   */
+  fatal(error: unknown): string | undefined {
+    if (!(error instanceof Error)) return undefined
+    const { stream, group } = this.options
+    const reply = `Redis answered ${error.message}`
+    if (isError(error, 'WRONGTYPE')) {
+      return `${LABEL}: key '${stream}' holds something else than a stream (${reply}): pass the name of a stream as \`stream\`, or delete that key`
+    }
+    if (isError(error, 'NOGROUP') && this.options.createGroup === false) {
+      return `${LABEL}: group '${group}' does not exist on stream '${stream}' (${reply}): with createGroup: false it must exist: create it (XGROUP CREATE ${stream} ${group} 0 MKSTREAM), or let the source create it (createGroup: true or '$')`
+    }
+    if (isError(error, 'NOPERM')) {
+      return `${LABEL}: Redis refused a command of the source (${reply}): let its user run the stream commands (+@stream) and MULTI/EXEC on the keys '${stream}' and '${this.options.deadLetterStream}'`
+    }
+    if (isError(error, 'WRONGPASS') || isError(error, 'NOAUTH')) {
+      return `${LABEL}: Redis refused the credentials (${reply}): check the username and password of \`redis\``
+    }
+    return undefined
   }
 
   async ack(deliveries: readonly Delivery<string>[]): Promise<void> {

@@ -35,7 +35,8 @@ export interface RedisSourceOptions<T = unknown> extends SourceOptions<T> {
   consumer?: string
   /**
    * Create the group (and the stream: MKSTREAM) if it does not exist: true or '0' from the
-   * stream's first entry, '$' from the entries added after it. false: it must exist.
+   * stream's first entry, '$' from the entries added after it. false: it must exist (a missing
+   * one ends the source: consume() rejects with SOURCE_FAILED).
    * @default true
    */
   createGroup?: boolean | '0' | '$'

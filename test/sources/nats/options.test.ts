@@ -5,6 +5,7 @@ import { connect } from '@nats-io/transport-node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { natsSource } from '../../../dist/src/sources/nats/index.js'
 import { brokerUp } from '../support/brokers.js'
+import { rejection } from '../support/refused.js'
 import { fixture, SHARED_SERVER, type Stage, stage, waitFor } from './support.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
@@ -118,19 +119,29 @@ describe.runIf(await brokerUp('nats'))('natsSource() checks its stream and consu
     for (const s of stages.splice(0)) await s.drop()
   })
 
-  /** Starts pulling; resolves with the first 'error' (reported once) and the disconnects. */
-  async function firstError(options: Parameters<typeof natsSource>[0]) {
-    const source = natsSource({ reconnect: { backoffMs: 20, maxBackoffMs: 50 }, ...options })
+  /**
+   * Starts pulling; resolves with what the iteration threw (within a bound only a hang misses),
+   * the 'error' events and the disconnects heard meanwhile.
+   */
+  async function refusal(options: Parameters<typeof natsSource>[0]) {
+    const source = natsSource({ reconnect: { backoffMs: 5, maxBackoffMs: 10 }, ...options })
     closing.push(() => source.close())
     const errors: Error[] = []
     const disconnects: Error[] = []
     source.on('error', (e) => errors.push(e))
     source.on('disconnect', ({ error }) => disconnects.push(error))
-    const iterator = source[Symbol.asyncIterator]()
-    const first = iterator.next()
-    first.catch(() => {})
-    await waitFor(() => disconnects.length >= 3, 'three failed fetches')
-    return { source, iterator, first, errors, disconnects }
+    const error = await rejection(source[Symbol.asyncIterator]().next())
+    return { source, error, errors, disconnects }
+  }
+
+  /** The source ended with SOURCE_FAILED, caused by the check's INVALID_OPTION: nothing retried. */
+  function endedWith(outcome: Awaited<ReturnType<typeof refusal>>, message: RegExp): void {
+    const { error, errors, disconnects } = outcome
+    expect(error).toMatchObject({ name: 'ConveyorError', code: 'SOURCE_FAILED', message })
+    expect(error.message).toMatch(/the source stopped: reconnecting would not change this/)
+    expect(error.cause).toMatchObject({ code: 'INVALID_OPTION', message })
+    expect(disconnects).toEqual([])
+    expect(errors).toEqual([])
   }
 
   async function newStage(prefix: string, subjects?: string[]): Promise<Stage> {
@@ -140,47 +151,33 @@ describe.runIf(await brokerUp('nats'))('natsSource() checks its stream and consu
     return s
   }
 
-  it('a stream that does not exist: INVALID_OPTION, reported once, retried', async () => {
-    const { errors, disconnects } = await firstError({
-      servers: SHARED_SERVER,
-      stream: 'NO_SUCH_STREAM_conveyor',
-      consumer: 'w',
-    })
-    expect(errors).toHaveLength(1)
-    expect(errors[0]).toMatchObject({
-      code: 'INVALID_OPTION',
-      message: /stream 'NO_SUCH_STREAM_conveyor' does not exist/,
-    })
-    expect(disconnects.every((e) => e.message === errors[0].message)).toBe(true)
+  it('a stream that does not exist (JetStream 10059): the source ends, SOURCE_FAILED, no reconnects', async () => {
+    endedWith(
+      await refusal({ servers: SHARED_SERVER, stream: 'NO_SUCH_STREAM_conveyor', consumer: 'w' }),
+      /stream 'NO_SUCH_STREAM_conveyor' does not exist \(JetStream: stream not found, 10059\): create it first/,
+    )
   })
 
-  it('a consumer that does not exist (without createConsumer) is waited for: created later, it is consumed', async () => {
+  it('a stream that does not exist ends the source with createConsumer too (it never creates streams)', async () => {
+    endedWith(
+      await refusal({
+        servers: SHARED_SERVER,
+        stream: 'NO_SUCH_STREAM_conveyor',
+        consumer: 'w',
+        createConsumer: true,
+      }),
+      /stream 'NO_SUCH_STREAM_conveyor' does not exist/,
+    )
+  })
+
+  it('a consumer that does not exist, without createConsumer (JetStream 10014): the source ends', async () => {
     const s = await newStage('nats-noconsumer')
     await s.jsm.streams.add({ name: s.deadStream, subjects: [s.deadSubject] })
     await s.publish(3)
-    const { source, iterator, first, errors } = await firstError({
-      servers: SHARED_SERVER,
-      stream: s.stream,
-      consumer: s.consumer,
-    })
-    expect(errors).toHaveLength(1)
-    expect(errors[0]).toMatchObject({
-      code: 'INVALID_OPTION',
-      message: /consumer 'workers' does not exist on stream/,
-    })
-    const reconnected = new Promise((resolve) => source.once('reconnect', resolve))
-    await s.jsm.consumers.add(s.stream, {
-      durable_name: s.consumer,
-      ack_policy: AckPolicy.Explicit,
-    })
-    await reconnected
-    const values: unknown[] = []
-    for (let i = 0; i < 3; i++) {
-      const next = i === 0 ? await first : await iterator.next()
-      values.push(next.value?.value)
-      next.value?.ack?.()
-    }
-    expect(values).toEqual([{ id: 0 }, { id: 1 }, { id: 2 }])
+    endedWith(
+      await refusal({ servers: SHARED_SERVER, stream: s.stream, consumer: s.consumer }),
+      /consumer 'workers' does not exist on stream .* \(JetStream: consumer not found, 10014\): create it .* or pass createConsumer: true/,
+    )
   })
 
   it.each([
@@ -196,54 +193,47 @@ describe.runIf(await brokerUp('nats'))('natsSource() checks its stream and consu
       { max_deliver: 5 },
       /max_deliver 5, not above maxDeliveries 5/,
     ],
-  ])('an existing consumer with %s: INVALID_OPTION', async (_what, config, message) => {
-    const s = await newStage('nats-badconsumer')
-    await s.jsm.consumers.add(s.stream, {
-      durable_name: s.consumer,
-      ack_policy: AckPolicy.Explicit,
-      ...config,
-    })
-    await s.jsm.streams.add({ name: s.deadStream, subjects: [s.deadSubject] })
-    const { errors } = await firstError({
-      servers: SHARED_SERVER,
-      stream: s.stream,
-      consumer: s.consumer,
-    })
-    expect(errors).toHaveLength(1)
-    expect(errors[0]).toMatchObject({ code: 'INVALID_OPTION', message })
-  })
+  ])(
+    'an existing consumer with %s: the source ends (INVALID_OPTION)',
+    async (_what, config, message) => {
+      const s = await newStage('nats-badconsumer')
+      await s.jsm.consumers.add(s.stream, {
+        durable_name: s.consumer,
+        ack_policy: AckPolicy.Explicit,
+        ...config,
+      })
+      await s.jsm.streams.add({ name: s.deadStream, subjects: [s.deadSubject] })
+      endedWith(
+        await refusal({ servers: SHARED_SERVER, stream: s.stream, consumer: s.consumer }),
+        message,
+      )
+    },
+  )
 
-  it('no stream for the dead letters (without createConsumer): INVALID_OPTION', async () => {
+  it('no stream for the dead letters (without createConsumer): the source ends (INVALID_OPTION)', async () => {
     const s = await newStage('nats-nodead')
     await s.jsm.consumers.add(s.stream, {
       durable_name: s.consumer,
       ack_policy: AckPolicy.Explicit,
     })
-    const { errors } = await firstError({
-      servers: SHARED_SERVER,
-      stream: s.stream,
-      consumer: s.consumer,
-    })
-    expect(errors[0]).toMatchObject({
-      code: 'INVALID_OPTION',
-      message: /no stream stores deadLetterSubject '.*\.dead'/,
-    })
+    endedWith(
+      await refusal({ servers: SHARED_SERVER, stream: s.stream, consumer: s.consumer }),
+      /no stream stores deadLetterSubject '.*\.dead'/,
+    )
   })
 
-  it('a dead-letter subject the consumer itself receives would loop back: INVALID_OPTION', async () => {
+  it('a dead-letter subject the consumer itself receives would loop back: the source ends (INVALID_OPTION)', async () => {
     const s = await newStage('nats-loop')
     await s.jsm.streams.update(s.stream, { subjects: [`${s.stream}.>`] })
-    const { errors } = await firstError({
-      servers: SHARED_SERVER,
-      stream: s.stream,
-      consumer: s.consumer,
-      createConsumer: true,
-    })
-    expect(errors[0]).toMatchObject({
-      code: 'INVALID_OPTION',
-      message:
-        /is stored in stream .* and consumer 'workers' receives it: dead letters would come back/,
-    })
+    endedWith(
+      await refusal({
+        servers: SHARED_SERVER,
+        stream: s.stream,
+        consumer: s.consumer,
+        createConsumer: true,
+      }),
+      /is stored in stream .* and consumer 'workers' receives it: dead letters would come back/,
+    )
   })
 
   it('a dead-letter subject in the same stream, outside the consumer filter, is fine', async () => {

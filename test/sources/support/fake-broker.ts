@@ -17,6 +17,11 @@ export interface FakeMessage {
 
 export type Settlement = 'acked' | 'retried' | 'dead' | 'given back'
 
+/** What the fake broker throws for a configuration it refuses: fatal() says no reconnect cures it. */
+export class Refusal extends Error {
+  override name = 'Refusal'
+}
+
 export interface FetchRecord {
   max: number
   inFlight: number
@@ -40,6 +45,11 @@ export class FakeBroker implements BrokerAdapter<number> {
   readonly breaches: string[] = []
   closeCalls: Delivery<number>[][] = []
   failFetches = 0
+  /**
+   * Once nothing is ready (and failFetches are spent), fetches throw this: a configuration the
+   * broker refuses, which fatal() reports as such.
+   */
+  refuse: Refusal | undefined
   failAcks = 0
   /** Fetches that never answer (a dead connection), for the close-is-bounded test. */
   hangFetches = false
@@ -96,6 +106,10 @@ export class FakeBroker implements BrokerAdapter<number> {
       this.fetches.push({ max, inFlight, outcome: 'failed', count: 0 })
       throw new Error('fetch failed: connection refused')
     }
+    if (this.refuse && this.ready.length === 0 && !signal.aborted) {
+      this.fetches.push({ max, inFlight, outcome: 'failed', count: 0 })
+      throw this.refuse
+    }
     if (this.ready.length === 0 && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -128,6 +142,12 @@ export class FakeBroker implements BrokerAdapter<number> {
     })
     this.fetches.push({ max, inFlight, outcome: 'ok', count: deliveries.length })
     return deliveries
+  }
+
+  fatal(error: unknown): string | undefined {
+    return error instanceof Refusal
+      ? `the fake broker refused: ${error.message}: change the fake's configuration`
+      : undefined
   }
 
   /** Takes a handed-out delivery off `out`, or records the breach. */
