@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events'
 import { asError, ConveyorError, isConveyorError } from '../errors.js'
 import { retryDelay } from '../lane/backoff.js'
-import { ENVELOPES, type Envelope } from '../queue/consume.js'
+import { ENVELOPES } from '../queue/consume.js'
 import { EventFence } from '../queue/events.js'
 import { sleep } from '../sleep.js'
 import type { BrokerAdapter, Delivery } from './adapter.js'
-import type { Source, SourceEvents } from './source.js'
+import type { BrokerEnvelope, Source, SourceEvents } from './source.js'
 import type { ResolvedSourceOptions } from './source-options.js'
 
 /**
@@ -63,7 +63,7 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
     return this.unsettled.size
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<Envelope<T>, void, undefined> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<BrokerEnvelope<T>, void, undefined> {
     if (this.iterated) {
       throw new ConveyorError(
         'INVALID_OPTION',
@@ -72,7 +72,7 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
     }
     this.iterated = true
     const { signal } = this.closing
-    const buffer: Envelope<T>[] = []
+    const buffer: BrokerEnvelope<T>[] = []
     let failures = 0
     while (!signal.aborted) {
       const next = buffer.shift()
@@ -123,7 +123,7 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
   }
 
   /** A fetched delivery becomes an envelope, or goes straight to the dead letters. */
-  private admit(delivery: Delivery<H>): Envelope<T> | undefined {
+  private admit(delivery: Delivery<H>): BrokerEnvelope<T> | undefined {
     this.unsettled.add(delivery)
     if (delivery.deliveries > this.options.maxDeliveries) {
       // Delivered more often than it may be without ever failing to us: its consumers died on
@@ -158,6 +158,8 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
     return {
       value,
       key,
+      id: delivery.id,
+      deliveries: delivery.deliveries,
       ack: () => this.acked(delivery),
       nack: (error: Error) => this.nacked(delivery, value, error),
     }
@@ -171,7 +173,7 @@ export class BrokerSource<T, H> extends EventEmitter<SourceEvents<T>> implements
         this.fence.error(
           new ConveyorError(
             'SOURCE_CLOSED',
-            `message ${delivery.id} finished after close(): it was given back and will be redelivered (stop the queue before closing its source)`,
+            `message ${delivery.id} finished after close(): it was given back and will be redelivered (close the source only once the queue, and whatever acks its messages, has stopped)`,
           ),
         )
       }

@@ -5,5 +5,5 @@
  */
 export type { BrokerAdapter, Delivery } from './adapter.js'
 export { BrokerSource } from './broker-source.js'
-export type { Source, SourceEvents, SourceOptions } from './source.js'
+export type { BrokerEnvelope, Source, SourceEvents, SourceOptions } from './source.js'
 export { resolveSourceOptions, SOURCE_OPTION_KEYS } from './source-options.js'

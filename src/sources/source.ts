@@ -1,4 +1,4 @@
-import type { ENVELOPES, EnvelopeSource } from '../queue/consume.js'
+import type { ENVELOPES, Envelope, EnvelopeSource } from '../queue/consume.js'
 
 /**
  * The contract every broker source keeps (Redis Streams, NATS JetStream, RabbitMQ; a Kafka
@@ -18,8 +18,25 @@ import type { ENVELOPES, EnvelopeSource } from '../queue/consume.js'
  */
 export interface Source<T = unknown> extends EnvelopeSource<T> {
   readonly [ENVELOPES]: true
+  [Symbol.asyncIterator](): AsyncIterator<BrokerEnvelope<T>>
   /** Stops fetching, flushes pending acks, gives unfinished messages back, disconnects. */
   close(): Promise<void>
+}
+
+/**
+ * What a broker source yields. `ack` and `nack` are always there: code that drives a source
+ * itself (iterating it, as a results sink does) calls them like consume() would. `id` and
+ * `deliveries` say which broker message it is, for a sink that must recognise a redelivery.
+ */
+export interface BrokerEnvelope<T = unknown> extends Envelope<T> {
+  /** The handler finished it (and whatever must follow it is done): acknowledge it. */
+  ack(): void
+  /** It failed: back to the broker for redelivery, or dead-lettered after `maxDeliveries`. */
+  nack(error: Error): void
+  /** The broker's printable id: a stream entry id, a stream sequence, a delivery tag. */
+  readonly id: string
+  /** How many times the broker has delivered it, this delivery included (≥ 1). */
+  readonly deliveries: number
 }
 
 /** What every broker source tells its listeners (an EventEmitter, fenced like the queue's). */

@@ -27,7 +27,8 @@ const results = new BulkExecutor(
   async (batch) => {
     const pipeline = redis.pipeline()
     for (const { envelope, digest } of batch) {
-      pipeline.xadd(output, '*', 'id', envelope.value.id, 'digest', digest)
+      // entry: the input's id, the same when Redis delivers it again; readers dedupe on it
+      pipeline.xadd(output, '*', 'entry', envelope.id, 'id', envelope.value.id, 'digest', digest)
     }
     for (const [error] of await pipeline.exec()) if (error) throw error
     for (const { envelope } of batch) envelope.ack() // written: now the input may go

@@ -7,7 +7,7 @@ import { AmqpAdapter, type AmqpHandle } from './adapter.js'
 import { requireAmqplibInstalled } from './client.js'
 import { type AmqpSourceOptions, resolveAmqpOptions } from './options.js'
 
-export type { Source, SourceEvents, SourceOptions } from '../source.js'
+export type { BrokerEnvelope, Source, SourceEvents, SourceOptions } from '../source.js'
 export type { AmqpHandle } from './adapter.js'
 export { DELIVERIES_HEADER } from './adapter.js'
 export type { AmqpQueueType, AmqpSourceOptions } from './options.js'

@@ -7,7 +7,7 @@ import { BrokerSource } from '../broker-source.js'
 import { MISSING_FIELD, RedisStreamsAdapter } from './adapter.js'
 import { type RedisSourceOptions, resolveRedisOptions } from './options.js'
 
-export type { Source, SourceEvents, SourceOptions } from '../source.js'
+export type { BrokerEnvelope, Source, SourceEvents, SourceOptions } from '../source.js'
 export type { RedisSourceOptions } from './options.js'
 
 /** What redisSource() returns: a BrokerSource (an EventEmitter of SourceEvents) over a stream. */

@@ -119,7 +119,9 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/results.js', () 
         const entry: Record<string, string> = {}
         for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]] = fields[i + 1]
         const id = Number(entry.id)
-        digests.set(id, [...(digests.get(id) ?? []), entry.digest])
+        // The input's entry id, as the envelope named it: the read order of the n-th input.
+        const named = read.get(entry.entry) === id + 1 ? entry.digest : `wrong entry ${entry.entry}`
+        digests.set(id, [...(digests.get(id) ?? []), named])
       }
       const results = { missing: [] as number[], duplicated: [] as number[], wrong: [] as number[] }
       for (let id = 0; id < count; id++) {
