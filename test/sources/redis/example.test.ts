@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process'
 import { hostname } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { brokerUp, uniqueName } from '../support/brokers.js'
+import { examplePath, killLeft, startExample } from '../support/example-process.js'
 import { groupState, waitFor } from './support.js'
 
-const example = fileURLToPath(
-  new URL('../../../examples/sources/redis/consumer.js', import.meta.url),
-)
+const example = examplePath('redis/consumer.js')
 
 describe.runIf(await brokerUp('redis'))('examples/sources/redis/consumer.js', () => {
   let admin: Redis
@@ -19,20 +16,8 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/consumer.js', ()
 
   it('runs as written: two processes share the group, and stop on SIGTERM', async () => {
     const stream = uniqueName('redis-example')
-    const env = { ...process.env, STREAM: stream, REDIS_URL: 'redis://127.0.0.1:6379' }
-    const processes = [0, 1].map(() => {
-      const child = spawn(process.execPath, [example], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      let out = ''
-      let err = ''
-      child.stdout.on('data', (chunk) => {
-        out += chunk
-      })
-      child.stderr.on('data', (chunk) => {
-        err += chunk
-      })
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
-      return { child, exited, out: () => out, err: () => err }
-    })
+    const env = { STREAM: stream, REDIS_URL: 'redis://127.0.0.1:6379' }
+    const processes = [startExample(example, env), startExample(example, env)]
     try {
       // Both are reading (their reading connections, named after their consumer, are open)
       // before orders arrive.
@@ -54,12 +39,12 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/consumer.js', ()
       for (const p of processes) p.child.kill('SIGTERM')
       const codes = await Promise.all(processes.map((p) => p.exited))
       expect(codes, processes.map((p) => p.err()).join('\n')).toEqual([0, 0])
-      const reports = processes.map((p) => JSON.parse(p.out().trim().split('\n').at(-1) ?? ''))
+      const reports = processes.map((p) => p.report<{ completed: number }>())
       expect(reports.reduce((sum, r) => sum + r.completed, 0)).toBe(count)
       // The default consumer names (host-pid) left the group on close().
       expect(await groupState(admin, stream, 'billing')).toMatchObject({ consumers: 0 })
     } finally {
-      for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL')
+      killLeft(processes)
       await admin.del(stream, `${stream}:dead`)
     }
   })

@@ -1,15 +1,13 @@
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { brokerUp, uniqueName } from '../support/brokers.js'
+import { examplePath, killLeft, startExample } from '../support/example-process.js'
 import { groupState, waitFor } from './support.js'
 
-const example = fileURLToPath(
-  new URL('../../../examples/sources/redis/results.js', import.meta.url),
-)
+const example = examplePath('redis/results.js')
+const start = (env: NodeJS.ProcessEnv) => startExample(example, env)
 
 const digestOf = (id: number) =>
   createHash('sha256').update(`${id}:u${id}@example.com`).digest('hex')
@@ -19,28 +17,6 @@ function pairs(list: unknown[]): Record<string, unknown> {
   const info: Record<string, unknown> = {}
   for (let i = 0; i + 1 < list.length; i += 2) info[String(list[i])] = list[i + 1]
   return info
-}
-
-/** A process of the example, its output, and its exit code. */
-function start(env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [example], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (chunk) => {
-    out += chunk
-  })
-  child.stderr.on('data', (chunk) => {
-    err += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
-  return {
-    child,
-    exited,
-    err: () => err,
-    /** The one-line JSON summary it prints on SIGTERM. */
-    report: (): { written: number; completed: number } =>
-      JSON.parse(out.trim().split('\n').at(-1) ?? ''),
-  }
 }
 
 describe.runIf(await brokerUp('redis'))('examples/sources/redis/results.js', () => {
@@ -135,7 +111,7 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/results.js', () 
         stderr,
         extra: [...digests.keys()].filter((id) => !(id >= 0 && id < count)),
         outputLength: await admin.xlen(output),
-        reports: processes.map((p) => p.report()),
+        reports: processes.map((p) => p.report<{ written: number; completed: number }>()),
         dead: await admin.xlen(`${stream}:dead`),
         group: await groupState(admin, stream, 'billing'),
         consumers: ((await admin.xinfo('CONSUMERS', stream, 'billing')) as unknown[][]).map(
@@ -143,7 +119,7 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/results.js', () 
         ),
       }
     } finally {
-      for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL')
+      killLeft(processes)
       await admin.del(stream, `${stream}:dead`, output)
     }
   }
@@ -177,7 +153,7 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/results.js', () 
         await waitFor(async () => (await admin.xlen(output)) >= count / 4, 'a quarter written')
         p.child.kill('SIGTERM')
         const consumer = `${hostname()}-${p.child.pid}`
-        first = { code: await p.exited, written: p.report().written, consumer }
+        first = { code: await p.exited, written: p.report<{ written: number }>().written, consumer }
       },
     )
     expect(first?.code, stderr).toBe(0)
