@@ -34,12 +34,17 @@ export function optionsObject(
 /** setTimeout's ceiling: a longer delay fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-export function intervalOption(label: string, value: unknown, fallback: number): number {
+export function intervalOption(
+  label: string,
+  value: unknown,
+  fallback: number,
+  name = 'intervalMs',
+): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
     throw invalid(
       label,
-      `intervalMs must be a number of milliseconds > 0 and ≤ ${MAX_TIMER_MS}, got ${describeValue(value)}`,
+      `${name} must be a number of milliseconds > 0 and ≤ ${MAX_TIMER_MS}, got ${describeValue(value)}`,
     )
   }
   return value

@@ -35,6 +35,11 @@ export type ConveyorErrorCode =
    */
   | 'EXECUTE_FAILED'
   /**
+   * A batched writer's execute(batch) did not settle within executeTimeoutMs: the batch failed
+   * like a throw (to onError, or an ExecuteError whose `cause` has this code).
+   */
+  | 'EXECUTE_TIMEOUT'
+  /**
    * A broker source's message was delivered more than maxDeliveries times without ever being
    * finished (its consumers died on it): dead-lettered without running.
    */

@@ -2,6 +2,7 @@ import { countOption, optionsObject } from '../check-options.js'
 import {
   type BatchContainer,
   type ExecuteBatch,
+  PERIODICAL_OPTIONS,
   PeriodicalExecutor,
   type PeriodicalOptions,
 } from './periodical.js'
@@ -38,12 +39,16 @@ export class BulkExecutor<T> extends PeriodicalExecutor<T> {
 
   constructor(execute: ExecuteBatch<T>, options?: BulkOptions<T>) {
     const label = 'BulkExecutor'
-    const o = optionsObject(label, options, ['maxItems', 'intervalMs', 'onError'])
+    const o = optionsObject(label, options, ['maxItems', ...PERIODICAL_OPTIONS])
     const maxItems = countOption(label, 'maxItems', o.maxItems, 1000)
     super(
       new BulkContainer<T>(maxItems),
       execute,
-      { intervalMs: options?.intervalMs, onError: options?.onError },
+      {
+        intervalMs: options?.intervalMs,
+        onError: options?.onError,
+        executeTimeoutMs: options?.executeTimeoutMs,
+      },
       label,
     )
     this.maxItems = maxItems

@@ -3,6 +3,7 @@ import { ConveyorError, describeValue } from '../errors.js'
 import {
   type BatchContainer,
   type ExecuteBatch,
+  PERIODICAL_OPTIONS,
   PeriodicalExecutor,
   type PeriodicalOptions,
 } from './periodical.js'
@@ -76,13 +77,17 @@ export class ChunkExecutor<T = string | Uint8Array> extends PeriodicalExecutor<T
   readonly maxBytes: number
 
   constructor(execute: ExecuteBatch<T>, options?: ChunkOptions<T>) {
-    const o = optionsObject(LABEL, options, ['maxBytes', 'sizeOf', 'intervalMs', 'onError'])
+    const o = optionsObject(LABEL, options, ['maxBytes', 'sizeOf', ...PERIODICAL_OPTIONS])
     const maxBytes = countOption(LABEL, 'maxBytes', o.maxBytes, 1024 * 1024)
     const sizeOf = functionOption<(item: T) => number>(LABEL, 'sizeOf', o.sizeOf)
     super(
       new ChunkContainer<T>(maxBytes, sizeOf),
       execute,
-      { intervalMs: options?.intervalMs, onError: options?.onError },
+      {
+        intervalMs: options?.intervalMs,
+        onError: options?.onError,
+        executeTimeoutMs: options?.executeTimeoutMs,
+      },
       LABEL,
     )
     this.maxBytes = maxBytes

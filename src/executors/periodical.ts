@@ -34,6 +34,15 @@ export interface PeriodicalOptions<T> {
   intervalMs?: number
   /** Where failed batches go. Without it: a process warning, and the next flush(), wait() or close() rejects. */
   onError?: ExecuteErrorHandler<T>
+  /**
+   * The longest one execute() may take. One that has not settled by then fails its batch
+   * (EXECUTE_TIMEOUT, to onError or the next flush/wait/close, like a throw) and the next
+   * batch goes on: so flush(), wait() and close() are bounded even when the write hangs (a
+   * connection that never answers). Its late outcome is ignored; if it did write, the items
+   * were written and also reported failed — at least once, never lost.
+   * @default 30000
+   */
+  executeTimeoutMs?: number
 }
 
 /** execute(batch) threw, and no onError took it: `batch` holds the items, `cause` the error. */
@@ -55,7 +64,8 @@ interface WaitingAdd<T> {
   resolve: () => void
 }
 
-const KNOWN = ['intervalMs', 'onError'] as const
+/** The options every executor takes, beside its own (maxItems, maxBytes, sizeOf). */
+export const PERIODICAL_OPTIONS = ['intervalMs', 'onError', 'executeTimeoutMs'] as const
 
 /**
  * go-zero's PeriodicalExecutor: a container collects items; a batch executes when the
@@ -72,6 +82,7 @@ export class PeriodicalExecutor<T> implements AsyncDisposable {
   readonly #container: BatchContainer<T>
   readonly #execute: ExecuteBatch<T>
   readonly #intervalMs: number
+  readonly #executeTimeoutMs: number
   readonly #onError: ExecuteErrorHandler<T> | undefined
 
   /** Batches taken from the container, not started yet. */
@@ -99,10 +110,11 @@ export class PeriodicalExecutor<T> implements AsyncDisposable {
     if (typeof execute !== 'function') {
       throw invalid(label, `execute must be a function (batch) => …, got ${describeValue(execute)}`)
     }
-    const o = optionsObject(label, options, KNOWN)
+    const o = optionsObject(label, options, PERIODICAL_OPTIONS)
     this.#container = container
     this.#execute = execute
     this.#intervalMs = intervalOption(label, o.intervalMs, 1000)
+    this.#executeTimeoutMs = intervalOption(label, o.executeTimeoutMs, 30_000, 'executeTimeoutMs')
     this.#onError = functionOption<ExecuteErrorHandler<T>>(label, 'onError', o.onError)
   }
 
@@ -236,10 +248,24 @@ export class PeriodicalExecutor<T> implements AsyncDisposable {
   }
 
   async #run(batch: T[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new ConveyorError(
+            'EXECUTE_TIMEOUT',
+            `${this.#label}: execute() did not settle within ${this.#executeTimeoutMs} ms (executeTimeoutMs): the batch counts as failed and the next one goes on`,
+          ),
+        )
+      }, this.#executeTimeoutMs)
+    })
     try {
-      await this.#execute(batch)
+      // Called inside the try: a synchronous throw is the batch's failure too.
+      await Promise.race([this.#execute(batch), timedOut])
     } catch (err) {
       this.#report(asError(err), batch)
+    } finally {
+      clearTimeout(timer)
     }
   }
 

@@ -247,6 +247,61 @@ describe('BulkExecutor', () => {
     expect(warnings.filter((w) => w.includes('execute() failed'))).toHaveLength(3)
   })
 
+  it('fails a batch whose execute() hangs past executeTimeoutMs (fake timers), and goes on', async () => {
+    vi.useFakeTimers()
+    const hung = gate()
+    const started: number[][] = []
+    const failed: { code: string | undefined; batch: number[] }[] = []
+    const ex = new BulkExecutor<number>(
+      (b) => {
+        started.push(b)
+        // The first batch never answers (until the test opens it, long after its timeout).
+        return b[0] === 0 ? hung.promise : undefined
+      },
+      {
+        maxItems: 2,
+        executeTimeoutMs: 1000,
+        onError: (error, batch) => {
+          failed.push({ code: (error as { code?: string }).code, batch })
+        },
+      },
+    )
+    for (let i = 0; i < 4; i++) void ex.add(i)
+    const closed = ex.close()
+    await vi.advanceTimersByTimeAsync(999)
+    expect(started).toEqual([[0, 1]])
+    expect(failed).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(failed).toEqual([{ code: 'EXECUTE_TIMEOUT', batch: [0, 1] }])
+    expect(started).toEqual([
+      [0, 1],
+      [2, 3],
+    ])
+    await closed // bounded: it did not wait for the hung write
+    expect(ex.pending).toBe(0)
+    // Its late answer changes nothing: no second report, nothing counted twice.
+    hung.open()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(failed).toHaveLength(1)
+    expect(ex.pending).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('without onError, a timed-out batch makes close() reject with its items', async () => {
+    vi.useFakeTimers()
+    const ex = new ChunkExecutor<string>(() => new Promise<void>(() => {}), {
+      executeTimeoutMs: 50,
+    })
+    await ex.add('lost?')
+    const closing = ex.close().catch((e: unknown) => e)
+    await vi.advanceTimersByTimeAsync(50)
+    const err = (await closing) as ExecuteError<string>
+    expect(err).toBeInstanceOf(ExecuteError)
+    expect(err.batch).toEqual(['lost?'])
+    expect(isConveyorError(err.cause, 'EXECUTE_TIMEOUT')).toBe(true)
+    expect((err.cause as Error).message).toContain('executeTimeoutMs')
+  })
+
   it('validates options with messages that say what to change', () => {
     const run = (): void => undefined
     const bad: Array<[() => unknown, RegExp]> = [
@@ -260,6 +315,9 @@ describe('BulkExecutor', () => {
       [() => new BulkExecutor('x' as never), /execute must be a function/],
       [() => new ChunkExecutor(run, { maxBytes: -2 }), /maxBytes must be an integer ≥ 1/],
       [() => new ChunkExecutor(run, { sizeOf: 1 as never }), /sizeOf must be a function/],
+      [() => new BulkExecutor(run, { executeTimeoutMs: 0 }), /executeTimeoutMs must be/],
+      [() => new ChunkExecutor(run, { executeTimeoutMs: Infinity }), /executeTimeoutMs must be/],
+      [() => new BulkExecutor(run, { executeTimeoutMs: '5' as never }), /executeTimeoutMs/],
     ]
     for (const [make, message] of bad) {
       let thrown: unknown
