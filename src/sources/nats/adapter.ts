@@ -5,7 +5,13 @@ import type { BrokerAdapter } from '../adapter.js'
 import type { NatsClient } from './client.js'
 import { Confirmations } from './confirm.js'
 import { LABEL, type ResolvedNatsOptions } from './options.js'
-import { type NatsDelivery, type NatsHandle, PullRequests, PullStatusError } from './pull.js'
+import {
+  type NatsDelivery,
+  type NatsHandle,
+  PullRefusedError,
+  PullRequests,
+  PullStatusError,
+} from './pull.js'
 import { prepareConsumer } from './setup.js'
 
 const ACK = '+ACK'
@@ -69,8 +75,10 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       return await pulls.fetch(max, signal)
     } catch (err) {
       this.recovering = true
+      // The server refuses this user the pulls themselves: fatal() ends the source with it.
+      if (err instanceof PullRefusedError) this.refused.add(err)
       // A status ended a pull (consumer deleted, …): check the consumer again next time.
-      if (err instanceof PullStatusError && this.session) this.uncheck(this.session)
+      else if (err instanceof PullStatusError && this.session) this.uncheck(this.session)
       throw err
     }
   }
@@ -262,6 +270,9 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
         } else if (s.type === 'reconnect') {
           session.down = false
           session.pulls?.restored()
+        } else if (s.type === 'error' && isPermissionViolation(s.error)) {
+          // A refused pull publish is told only here; its request would never answer.
+          session.pulls?.refused(s.error)
         }
       }
     })()

@@ -18,8 +18,19 @@ export type NatsDelivery = Delivery<NatsHandle>
 
 /** JetStream ended a pull request with a status other than "expired" or "no messages". */
 export class PullStatusError extends ConveyorError {
-  constructor(message: string) {
-    super('SOURCE_FAILED', message)
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SOURCE_FAILED', message, options)
+  }
+}
+
+/**
+ * The server refused this connection a pull's publish or its inbox subscription. No answer
+ * comes to such a request: the server says so only on the connection (-ERR), so fetch() would
+ * wait out each request's expiry and ask again, forever and without a word.
+ */
+export class PullRefusedError extends ConveyorError {
+  constructor(cause: Error) {
+    super('SOURCE_FAILED', `a pull request was refused: ${cause.message}`, { cause })
   }
 }
 
@@ -29,6 +40,7 @@ interface OpenRequest {
   timer: NodeJS.Timeout | undefined
   /** Its own inbox subscription: a JetStream message names its stream subject, not the inbox. */
   sub: Subscription | undefined
+  inbox: string
   ended: boolean
 }
 
@@ -62,6 +74,8 @@ const EXPIRY_GRACE_MS = 2000
  */
 export class PullRequests {
   private readonly open = new Set<OpenRequest>()
+  /** The inboxes of open requests: a refused subscription names one. */
+  private readonly inboxes = new Set<string>()
   private outstanding = 0
   private readonly arrived: NatsDelivery[] = []
   private wake: (() => void) | undefined
@@ -134,7 +148,14 @@ export class PullRequests {
     if (this.outstanding > 0 && want < this.config.threshold) return
     want = Math.min(want, this.config.maxBatch)
     const inbox = this.config.inbox()
-    const request: OpenRequest = { remaining: want, timer: undefined, sub: undefined, ended: false }
+    const request: OpenRequest = {
+      remaining: want,
+      timer: undefined,
+      sub: undefined,
+      inbox,
+      ended: false,
+    }
+    this.inboxes.add(inbox)
     this.open.add(request)
     this.outstanding += want
     try {
@@ -158,10 +179,25 @@ export class PullRequests {
     request.timer.unref()
   }
 
+  /**
+   * The connection reported a permissions violation: when it names this side's pull subject
+   * (or one of its inboxes), the pulls cannot work, and the next fetch() says so.
+   */
+  refused(violation: Error & { subject?: string }): void {
+    const { subject } = violation
+    if (subject !== this.config.nextSubject && !this.inboxes.has(subject ?? '')) return
+    this.failure ??= new PullRefusedError(violation)
+    for (const request of [...this.open]) this.end(request, 'unsubscribe')
+    this.notify()
+  }
+
   private receive(request: OpenRequest, err: Error | null, msg: Msg): void {
     if (err) {
       this.end(request, 'unsubscribe')
-      this.failure ??= new PullStatusError(`a pull request failed: ${err.message}`)
+      this.failure ??=
+        err.name === 'PermissionViolationError'
+          ? new PullRefusedError(err)
+          : new PullStatusError(`a pull request failed: ${err.message}`, { cause: err })
       return
     }
     if (msg.reply?.startsWith('$JS.ACK.')) {
@@ -198,6 +234,7 @@ export class PullRequests {
       request.ended = true
       clearTimeout(request.timer)
       this.open.delete(request)
+      this.inboxes.delete(request.inbox)
       this.outstanding -= request.remaining
       request.remaining = 0
       this.notify()

@@ -48,6 +48,7 @@ authorization {
   users = [
     { user: admin, password: pw }
     { user: limited, password: pw, permissions: { publish: { deny: ["$JS.API.STREAM.INFO.>"] } } }
+    { user: nopull, password: pw, permissions: { publish: { deny: ["$JS.API.CONSUMER.MSG.NEXT.>"] } } }
   ]
 }
 `,
@@ -165,6 +166,37 @@ describe.runIf(await brokerUp('nats'))('natsSource() ends on what JetStream refu
       ),
     })
     expect(error.message).toMatch(/allow its user to publish to '\$JS\.API\.>'/)
+    expect(disconnects).toEqual([])
+  })
+
+  it('pull requests the user may not publish: SOURCE_FAILED, not a silent wait for answers that never come', async () => {
+    const { dir, remove } = tempDir('nats-perm-')
+    cleanups.push(remove)
+    const url = await serverWithUsers(dir)
+    const admin = await connect({ servers: url, user: 'admin', pass: 'pw' })
+    cleanups.push(() => admin.close())
+    const jsm = await jetstreamManager(admin)
+    await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] })
+    const source = natsSource({
+      servers: url,
+      connectOptions: { user: 'nopull', pass: 'pw' },
+      stream: 'ORDERS',
+      consumer: 'workers',
+      createConsumer: true,
+      // Far longer than the bound below: only the refusal itself can end the wait in time.
+      expiresMs: 60_000,
+      reconnect: { backoffMs: 5, maxBackoffMs: 10 },
+    })
+    cleanups.push(() => source.close())
+    const disconnects: Error[] = []
+    source.on('disconnect', ({ error }) => disconnects.push(error))
+    const error = await rejection(source[Symbol.asyncIterator]().next(), 20_000)
+    expect(error).toMatchObject({
+      code: 'SOURCE_FAILED',
+      message: expect.stringContaining(
+        'Permissions Violation for Publish to "$JS.API.CONSUMER.MSG.NEXT.ORDERS.workers"',
+      ),
+    })
     expect(disconnects).toEqual([])
   })
 })
