@@ -86,14 +86,16 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
   /**
    * What the consumer check found wrong, which no reconnect changes: the stream is missing
    * (JetStream 10059), the consumer is missing without createConsumer (10014), either does not
-   * fit (INVALID_OPTION, saying what to change), or the server refused the user's JetStream API
-   * requests (a permissions violation). Everything else is retried: connection loss, timeouts,
+   * fit (INVALID_OPTION, saying what to change), the server refused the user's JetStream API
+   * requests or pulls (a permissions violation), or the user's own connection is closed for
+   * good (it never reopens: no reconnect of ours applies). Everything else is retried: connection loss, timeouts,
    * no responders while JetStream starts, a pull ended by a status (the consumer is checked
    * again, and only then is a deleted one found missing).
    */
   fatal(error: unknown): string | undefined {
     if (!(error instanceof Error) || !this.refused.has(error)) return undefined
-    if (isConveyorError(error, 'INVALID_OPTION')) return error.message
+    // Our own words already say what to change (a consumer that does not fit, a closed connection).
+    if (!isPermissionViolation(error)) return error.message
     const { stream } = this.options
     return `${LABEL}: NATS refused a JetStream API request of the source (${error.message}): allow its user to publish to '$JS.API.>' (at least the INFO and CONSUMER.MSG.NEXT requests for stream '${stream}') and '$JS.ACK.${stream}.>', and to subscribe to its inbox`
   }
@@ -238,10 +240,13 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
     const { transport, jetstream } = this.client
     const { connection, servers, connectOptions } = this.options
     if (connection?.isClosed()) {
-      throw new ConveyorError(
+      // A user's connection, closed for good: no reconnect of ours can reopen it.
+      const closed = new ConveyorError(
         'SOURCE_FAILED',
         `${LABEL}: the connection passed as \`connection\` is closed (give it maxReconnectAttempts: -1, or pass servers and let the source connect)`,
       )
+      this.refused.add(closed)
+      throw closed
     }
     const nc =
       connection ??
