@@ -45,23 +45,31 @@ const results = new BulkExecutor(
 )
 
 const running = new Set()
-process.once('SIGTERM', async () => {
+async function shutdown() {
   await queue.stop({ timeoutMs: 10_000 }) // finish what the lanes hold
   await Promise.all(running) // their results are in the executor now
   await results.close() // write the last batches, and ack their inputs
   await source.close() // send those acks; what did not finish goes back to the group
   await redis.quit()
   console.log(JSON.stringify({ written, completed: queue.stats().completed }))
-})
+}
+process.once('SIGTERM', shutdown)
 
 await queue.start()
 // Pulls on credit: no more than maxInFlight unacked inputs, however fast this loop runs.
-for await (const envelope of source) {
-  if (!queue.accepting) break // SIGTERM: fetch no more (what was fetched goes back on close())
-  const task = queue
-    .run(envelope.value)
-    .then((digest) => results.add({ envelope, digest }))
-    .catch((error) => envelope.nack(error)) // the queue gave up on it: Redis delivers it again
-  running.add(task)
-  task.then(() => running.delete(task))
+try {
+  for await (const envelope of source) {
+    if (!queue.accepting) break // SIGTERM: fetch no more (what was fetched goes back on close())
+    const task = queue
+      .run(envelope.value)
+      .then((digest) => results.add({ envelope, digest }))
+      .catch((error) => envelope.nack(error)) // the queue gave up on it: Redis delivers it again
+    running.add(task)
+    task.then(() => running.delete(task))
+  }
+} catch (error) {
+  // The source ended: Redis refuses its configuration for good (SOURCE_FAILED says what to change).
+  console.error(error.message)
+  process.exitCode = 1
+  await shutdown() // what was read still finishes, is written and acked
 }

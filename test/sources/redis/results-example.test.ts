@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { brokerUp, uniqueName } from '../support/brokers.js'
 import { examplePath, killLeft, startExample } from '../support/example-process.js'
-import { groupState, waitFor } from './support.js'
+import { groupState, sleep, waitFor } from './support.js'
 
 const example = examplePath('redis/results.js')
 const start = (env: NodeJS.ProcessEnv) => startExample(example, env)
@@ -170,5 +170,24 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/results.js', () 
     // group (the source deletes only a consumer with nothing pending), holding nothing now.
     expect(group).toEqual({ pending: 0, lag: 0, consumers: 1 })
     expect(consumers).toEqual([{ name: first?.consumer, pending: 0 }])
+  })
+
+  it('when Redis refuses the stream for good, says why, stops in order and exits 1', async () => {
+    const stream = uniqueName('redis-results-wrongtype')
+    await admin.set(stream, 'not a stream')
+    const p = start({ STREAM: stream, OUT_STREAM: `${stream}:out` })
+    try {
+      const code = await Promise.race([
+        p.exited,
+        sleep(30_000).then(() => 'still running (a hang)' as const),
+      ])
+      expect(code, p.err()).toBe(1)
+      expect(p.err()).toMatch(/WRONGTYPE/)
+      // The orderly stop ran: its summary is the last line.
+      expect(p.report()).toEqual({ written: 0, completed: 0 })
+    } finally {
+      killLeft([p])
+      await admin.del(stream)
+    }
   })
 })
