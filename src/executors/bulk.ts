@@ -5,6 +5,7 @@ import {
   PERIODICAL_OPTIONS,
   PeriodicalExecutor,
   type PeriodicalOptions,
+  periodicalOptions,
 } from './periodical.js'
 
 export interface BulkOptions<T> extends PeriodicalOptions<T> {
@@ -41,16 +42,7 @@ export class BulkExecutor<T> extends PeriodicalExecutor<T> {
     const label = 'BulkExecutor'
     const o = optionsObject(label, options, ['maxItems', ...PERIODICAL_OPTIONS])
     const maxItems = countOption(label, 'maxItems', o.maxItems, 1000)
-    super(
-      new BulkContainer<T>(maxItems),
-      execute,
-      {
-        intervalMs: options?.intervalMs,
-        onError: options?.onError,
-        executeTimeoutMs: options?.executeTimeoutMs,
-      },
-      label,
-    )
+    super(new BulkContainer<T>(maxItems), execute, periodicalOptions(options), label)
     this.maxItems = maxItems
   }
 }

@@ -6,6 +6,7 @@ import {
   PERIODICAL_OPTIONS,
   PeriodicalExecutor,
   type PeriodicalOptions,
+  periodicalOptions,
 } from './periodical.js'
 
 export interface ChunkOptions<T> extends PeriodicalOptions<T> {
@@ -80,16 +81,7 @@ export class ChunkExecutor<T = string | Uint8Array> extends PeriodicalExecutor<T
     const o = optionsObject(LABEL, options, ['maxBytes', 'sizeOf', ...PERIODICAL_OPTIONS])
     const maxBytes = countOption(LABEL, 'maxBytes', o.maxBytes, 1024 * 1024)
     const sizeOf = functionOption<(item: T) => number>(LABEL, 'sizeOf', o.sizeOf)
-    super(
-      new ChunkContainer<T>(maxBytes, sizeOf),
-      execute,
-      {
-        intervalMs: options?.intervalMs,
-        onError: options?.onError,
-        executeTimeoutMs: options?.executeTimeoutMs,
-      },
-      LABEL,
-    )
+    super(new ChunkContainer<T>(maxBytes, sizeOf), execute, periodicalOptions(options), LABEL)
     this.maxBytes = maxBytes
   }
 }

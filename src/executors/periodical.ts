@@ -67,6 +67,14 @@ interface WaitingAdd<T> {
 /** The options every executor takes, beside its own (maxItems, maxBytes, sizeOf). */
 export const PERIODICAL_OPTIONS = ['intervalMs', 'onError', 'executeTimeoutMs'] as const
 
+/** The engine's share of a subclass's options: a new engine option reaches every executor. */
+export function periodicalOptions<T>(
+  options: PeriodicalOptions<T> | undefined,
+): PeriodicalOptions<T> {
+  const { intervalMs, onError, executeTimeoutMs } = options ?? {}
+  return { intervalMs, onError, executeTimeoutMs }
+}
+
 /**
  * go-zero's PeriodicalExecutor: a container collects items; a batch executes when the
  * container says it is full, when `intervalMs` passed since its first item, or on flush() /

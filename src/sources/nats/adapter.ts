@@ -75,10 +75,8 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
       return await pulls.fetch(max, signal)
     } catch (err) {
       this.recovering = true
-      // The server refuses this user the pulls themselves: fatal() ends the source with it.
-      if (err instanceof PullRefusedError) this.refused.add(err)
       // A status ended a pull (consumer deleted, …): check the consumer again next time.
-      else if (err instanceof PullStatusError && this.session) this.uncheck(this.session)
+      if (err instanceof PullStatusError && this.session) this.uncheck(this.session)
       throw err
     }
   }
@@ -93,7 +91,8 @@ export class NatsAdapter implements BrokerAdapter<NatsHandle> {
    * again, and only then is a deleted one found missing).
    */
   fatal(error: unknown): string | undefined {
-    if (!(error instanceof Error) || !this.refused.has(error)) return undefined
+    if (!(error instanceof PullRefusedError || (error instanceof Error && this.refused.has(error))))
+      return undefined
     // Our own words already say what to change (a consumer that does not fit, a closed connection).
     if (!isPermissionViolation(error)) return error.message
     const { stream } = this.options

@@ -139,7 +139,11 @@ describe.runIf(await brokerUp('nats'))('natsSource() ends on what JetStream refu
     expect([...counts(journal, 'handled').values()]).toEqual([1, 1, 1, 1, 1])
   })
 
-  it('JetStream API requests the user may not publish (permissions violation): SOURCE_FAILED, no reconnects', async () => {
+  /**
+   * A source on a private server with users, as `user`, on a stream 'ORDERS' that exists: what
+   * its first next() rejects with (within `boundMs`), and the disconnects heard meanwhile.
+   */
+  async function refusedAs(user: string, options: { expiresMs?: number }, boundMs?: number) {
     const { dir, remove } = tempDir('nats-perm-')
     cleanups.push(remove)
     const url = await serverWithUsers(dir)
@@ -149,16 +153,22 @@ describe.runIf(await brokerUp('nats'))('natsSource() ends on what JetStream refu
     await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] })
     const source = natsSource({
       servers: url,
-      connectOptions: { user: 'limited', pass: 'pw' },
+      connectOptions: { user, pass: 'pw' },
       stream: 'ORDERS',
       consumer: 'workers',
       createConsumer: true,
       reconnect: { backoffMs: 5, maxBackoffMs: 10 },
+      ...options,
     })
     cleanups.push(() => source.close())
     const disconnects: Error[] = []
     source.on('disconnect', ({ error }) => disconnects.push(error))
-    const error = await rejection(source[Symbol.asyncIterator]().next())
+    const error = await rejection(source[Symbol.asyncIterator]().next(), boundMs)
+    return { error, disconnects }
+  }
+
+  it('JetStream API requests the user may not publish (permissions violation): SOURCE_FAILED, no reconnects', async () => {
+    const { error, disconnects } = await refusedAs('limited', {})
     expect(error).toMatchObject({
       code: 'SOURCE_FAILED',
       message: expect.stringContaining(
@@ -170,27 +180,8 @@ describe.runIf(await brokerUp('nats'))('natsSource() ends on what JetStream refu
   })
 
   it('pull requests the user may not publish: SOURCE_FAILED, not a silent wait for answers that never come', async () => {
-    const { dir, remove } = tempDir('nats-perm-')
-    cleanups.push(remove)
-    const url = await serverWithUsers(dir)
-    const admin = await connect({ servers: url, user: 'admin', pass: 'pw' })
-    cleanups.push(() => admin.close())
-    const jsm = await jetstreamManager(admin)
-    await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] })
-    const source = natsSource({
-      servers: url,
-      connectOptions: { user: 'nopull', pass: 'pw' },
-      stream: 'ORDERS',
-      consumer: 'workers',
-      createConsumer: true,
-      // Far longer than the bound below: only the refusal itself can end the wait in time.
-      expiresMs: 60_000,
-      reconnect: { backoffMs: 5, maxBackoffMs: 10 },
-    })
-    cleanups.push(() => source.close())
-    const disconnects: Error[] = []
-    source.on('disconnect', ({ error }) => disconnects.push(error))
-    const error = await rejection(source[Symbol.asyncIterator]().next(), 20_000)
+    // Expiry far longer than the bound: only the refusal itself can end the wait in time.
+    const { error, disconnects } = await refusedAs('nopull', { expiresMs: 60_000 }, 20_000)
     expect(error).toMatchObject({
       code: 'SOURCE_FAILED',
       message: expect.stringContaining(

@@ -1,9 +1,8 @@
-import { hostname } from 'node:os'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { brokerUp, uniqueName } from '../support/brokers.js'
 import { examplePath, killLeft, startExample } from '../support/example-process.js'
-import { groupState, waitFor } from './support.js'
+import { groupState, waitFor, waitForReaders } from './support.js'
 
 const example = examplePath('redis/consumer.js')
 
@@ -19,13 +18,8 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/consumer.js', ()
     const env = { STREAM: stream, REDIS_URL: 'redis://127.0.0.1:6379' }
     const processes = [startExample(example, env), startExample(example, env)]
     try {
-      // Both are reading (their reading connections, named after their consumer, are open)
-      // before orders arrive.
-      const readers = processes.map((p) => `conveyor-lanes:${hostname()}-${p.child.pid}:reader`)
-      await waitFor(async () => {
-        const clients = String(await admin.client('LIST'))
-        return readers.every((name) => clients.includes(` name=${name} `))
-      }, 'both consumers reading')
+      // Both are reading before orders arrive.
+      await waitForReaders(admin, processes)
       const count = 2000
       const pipeline = admin.pipeline()
       for (let id = 0; id < count; id++) {

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { brokerUp, uniqueName } from '../support/brokers.js'
 import { examplePath, killLeft, startExample } from '../support/example-process.js'
-import { groupState, sleep, waitFor } from './support.js'
+import { groupState, sleep, waitFor, waitForReaders } from './support.js'
 
 const example = examplePath('redis/results.js')
 const start = (env: NodeJS.ProcessEnv) => startExample(example, env)
@@ -42,11 +42,7 @@ describe.runIf(await brokerUp('redis'))('examples/sources/redis/results.js', () 
     const env = { ...process.env, STREAM: stream, OUT_STREAM: output }
     const processes = [start(env), start(env)]
     try {
-      const readers = processes.map((p) => `conveyor-lanes:${hostname()}-${p.child.pid}:reader`)
-      await waitFor(async () => {
-        const clients = String(await admin.client('LIST'))
-        return readers.every((name) => clients.includes(` name=${name} `))
-      }, 'both consumers reading')
+      await waitForReaders(admin, processes)
       const pipeline = admin.pipeline()
       for (let id = 0; id < count; id++) {
         pipeline.xadd(stream, '*', 'data', JSON.stringify({ id, email: `u${id}@example.com` }))

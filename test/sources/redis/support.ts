@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
@@ -229,4 +229,16 @@ export class ConsumerProcess {
       process.kill(this.child.pid!, signal)
     }
   }
+}
+
+/** Until each of these processes has its reading connection open (named after its consumer). */
+export async function waitForReaders(
+  redis: Redis,
+  processes: readonly { child: { pid?: number } }[],
+): Promise<void> {
+  const readers = processes.map((p) => `conveyor-lanes:${hostname()}-${p.child.pid}:reader`)
+  await waitFor(async () => {
+    const clients = String(await redis.client('LIST'))
+    return readers.every((name) => clients.includes(` name=${name} `))
+  }, 'every consumer reading')
 }
