@@ -38,7 +38,10 @@ const CLAIMED = 1
 const ENTRIES_AT = 16
 const ENTRY_INTS = 5
 
-/** The main thread samples one record in SAMPLE_EVERY per lane (a power of two). */
+/**
+ * The main thread samples one record in SAMPLE_EVERY per lane (a power of two), fewer on a
+ * busy lane (lane-samples.ts): never more densely than this.
+ */
 export const SAMPLE_EVERY = 16
 
 /** Fewest entries, for the smallest rings. */

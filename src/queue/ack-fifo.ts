@@ -55,6 +55,49 @@ export class AckFifo {
     if (isRun(pending)) this.runs++
   }
 
+  /**
+   * push() for a pushMany()'s shared callbacks (or none), never a run(); the caller checked
+   * that `room` allows it. The per-message path of a batch: no checks it does not need.
+   */
+  pushShared(end: number, pending: Pending | undefined, index: number): void {
+    let slot = this.head + this.count
+    if (slot >= this.capacity) slot -= this.capacity
+    this.ends[slot] = end | 0
+    this.pending[slot] = pending
+    this.index[slot] = index
+    this.count++
+  }
+
+  /** Entries that may still be pushed. */
+  get room(): number {
+    return this.capacity - this.count
+  }
+
+  /**
+   * Removes every entry whose record ends at or before `cursor`, oldest first, handing each
+   * to `settle` with its index; returns how many. Each entry is gone before its `settle`
+   * runs, so a callback that writes to the lane again (an ack that pushes) finds the FIFO
+   * consistent, and one that drains it again settles nothing twice.
+   */
+  shiftEndedBy(
+    cursor: number,
+    settle: (pending: Pending | undefined, index: number) => void,
+  ): number {
+    const { pending, index, capacity } = this
+    let taken = 0
+    while (this.headEndsBy(cursor)) {
+      const head = this.head
+      const p = pending[head]
+      pending[head] = undefined
+      this.head = head + 1 === capacity ? 0 : head + 1
+      this.count--
+      taken++
+      if (isRun(p)) this.runs--
+      settle(p, index[head])
+    }
+    return taken
+  }
+
   /** Whether the oldest entry's record ends at or before `cursor` (modular compare). */
   headEndsBy(cursor: number): boolean {
     return this.count > 0 && ((this.ends[this.head] - cursor) | 0) <= 0

@@ -240,6 +240,7 @@ export class Admission {
   private writeFrom(w: Waiting): boolean {
     const { wires, keys, pendings, shared, tag } = w
     const unkeyed = !this.byKey || keys === undefined
+    if (unkeyed && pendings === undefined && tag === 0) return this.writeStretches(w)
     let lane: Lane | undefined
     let stretch = 0
     let i = w.next
@@ -267,6 +268,35 @@ export class Admission {
       // Message i was not written (no room, or a throw): the batch goes on from it.
       w.next = i
       if (stretch > 0) this.host.accepted(lane!, stretch)
+    }
+  }
+
+  /**
+   * writeFrom() for a batch of unkeyed messages that share what they settle (a pushMany()
+   * without a signal): each lane takes a stretch in one writeMany() call.
+   */
+  private writeStretches(w: Waiting): boolean {
+    const { wires, shared } = w
+    const d = this.dispatcher
+    const n = wires.length
+    let i = w.next
+    try {
+      while (i < n) {
+        let lane = d.pickStretch(n - i)
+        let wrote = lane.writeMany(wires, i, i + d.stretch, shared)
+        if (wrote === 0) {
+          // Full: the emptiest lane, as write() falls back to; none has room, wait.
+          d.repick()
+          lane = d.pickStretch(n - i)
+          wrote = lane.writeMany(wires, i, i + d.stretch, shared)
+          if (wrote === 0) return false
+        }
+        i += wrote
+        this.host.accepted(lane, wrote)
+      }
+      return true
+    } finally {
+      w.next = i
     }
   }
 

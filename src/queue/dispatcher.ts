@@ -38,6 +38,8 @@ export class Transition {
 export class Dispatcher {
   private current = 0
   private countdown = 0
+  /** How many messages the lane of the last pickStretch() takes. */
+  stretch = 0
 
   constructor(
     private readonly lanes: readonly Lane[],
@@ -56,6 +58,17 @@ export class Dispatcher {
       return old === lane || t.passed(old) ? lane : undefined
     }
     if (--this.countdown <= 0) this.repick()
+    return this.lanes[this.current]
+  }
+
+  /**
+   * For unkeyed messages: the lane for a stretch of at most `count` of them, the one that as
+   * many pick() calls would choose; `stretch` says how many it takes before the next re-pick.
+   */
+  pickStretch(count: number): Lane {
+    if (this.countdown <= 0) this.repick()
+    this.stretch = Math.min(count, this.countdown)
+    this.countdown -= this.stretch
     return this.lanes[this.current]
   }
 

@@ -81,6 +81,8 @@ export class Lane implements AbortTarget {
   private unpublishedBytes = 0
   private readonly publishBytes: number
   private flushScheduled = false
+  /** Payload offset of the record encode() reserved last. */
+  private encodedAt = 0
   private readonly samples: LaneSamples
 
   constructor(
@@ -137,40 +139,10 @@ export class Lane implements AbortTarget {
    * now. Throws MESSAGE_TOO_LARGE when it could never fit.
    */
   write(wire: string | Uint8Array, tag: number, pending: Pending | undefined, index = 0): boolean {
-    const { writer } = this
-    if (this.fifo.size >= this.limit) {
-      // The FIFO lags RELEASE until progress is applied; a producer that never yields starves
-      // the watcher, so apply it here. Still full: the ring is full of unreleased records,
-      // or the lane holds what it can drain within the budget.
-      this.drain()
-      if (this.fifo.size >= this.limit) return this.full()
-    }
-    let length: number
-    let at: number
-    if (typeof wire === 'string') {
-      // Worst case 3 UTF-8 bytes per UTF-16 unit: reserve that, encode in place, commit the
-      // actual length. Only a string too big for the worst case pays for counting bytes.
-      let room = wire.length * 3
-      if (room > writer.maxPayload) room = Buffer.byteLength(wire)
-      at = writer.reserve(room)
-      if (at < 0) return this.full()
-      length = writeUtf8(this.requestBytes, wire, at, room)
-    } else {
-      at = writer.reserve(wire.byteLength)
-      if (at < 0) return this.full()
-      this.requestBytes.set(wire, at)
-      length = wire.byteLength
-    }
-    const sampled = this.samples.due()
-    writer.commit(length, sampled ? tag | Tag.SAMPLED : tag)
-    if (typeof pending === 'object' && pending.tracked) {
-      pending.lane = this
-      pending.tagIndex = (at >> 2) - 1
-      pending.end = writer.cursor
-    }
-    this.fifo.push(writer.cursor, pending, index)
-    if (sampled) this.samples.expect(writer.cursor)
-    this.unpublishedBytes += length + HEADER_BYTES
+    if (!this.hasEntryRoom()) return this.full()
+    const bytes = this.append(wire, tag, pending, index)
+    if (bytes < 0) return this.full()
+    this.unpublishedBytes += bytes
     if (
       ++this.unpublished >= PUBLISH_EVERY ||
       this.unpublishedBytes >= this.publishBytes ||
@@ -182,6 +154,107 @@ export class Lane implements AbortTarget {
       setImmediate(this.flush)
     }
     return true
+  }
+
+  /**
+   * Writes `wires[from]` up to `wires[to - 1]`, a pushMany()'s stretch for this lane, one record
+   * each, as write() would with `index` = the message's place in `wires`; `pending` is the
+   * batch's shared one (or none), never a tracked one. Publishes at the end. Returns how many
+   * went in: fewer than asked when the lane filled up.
+   */
+  writeMany(
+    wires: readonly (string | Uint8Array)[],
+    from: number,
+    to: number,
+    pending: Pending | undefined,
+  ): number {
+    const { fifo, writer, samples } = this
+    if (!this.hasEntryRoom()) return 0
+    // Checked once: each message below takes one entry (the FIFO, or the drain budget).
+    const last = Math.min(to, from + this.limit - fifo.size)
+    let unpublished = this.unpublished
+    let bytes = this.unpublishedBytes
+    let i = from
+    for (; i < last; i++) {
+      const length = this.encode(wires[i])
+      if (length < 0) break
+      const sampled = samples.due()
+      writer.commit(length, sampled ? Tag.SAMPLED : 0)
+      fifo.pushShared(writer.cursor, pending, i)
+      if (sampled) samples.expect(writer.cursor)
+      bytes += length + HEADER_BYTES
+      // Mid-stretch publishes let the worker start while the rest is encoded.
+      if (++unpublished >= PUBLISH_EVERY || bytes >= this.publishBytes) {
+        writer.publish()
+        unpublished = 0
+        bytes = 0
+      }
+    }
+    this.unpublished = unpublished
+    this.unpublishedBytes = bytes
+    if (unpublished > 0) this.publish()
+    return i - from
+  }
+
+  /**
+   * Whether the ack FIFO (or the drain budget) takes another entry. The FIFO lags RELEASE
+   * until progress is applied, and a producer that never yields starves the watcher: apply
+   * it here before saying no. Still full: the ring is full of unreleased records, or the lane
+   * holds what it can drain within the budget.
+   */
+  private hasEntryRoom(): boolean {
+    if (this.fifo.size < this.limit) return true
+    this.drain()
+    return this.fifo.size < this.limit
+  }
+
+  /**
+   * Encodes one message as the next record (unpublished) and remembers what it settles.
+   * Returns the bytes it takes in the ring, or -1 when the ring has no room now.
+   */
+  private append(
+    wire: string | Uint8Array,
+    tag: number,
+    pending: Pending | undefined,
+    index: number,
+  ): number {
+    const { writer } = this
+    const length = this.encode(wire)
+    if (length < 0) return -1
+    const sampled = this.samples.due()
+    writer.commit(length, sampled ? tag | Tag.SAMPLED : tag)
+    if (typeof pending === 'object' && pending.tracked) {
+      pending.lane = this
+      pending.tagIndex = (this.encodedAt >> 2) - 1
+      pending.end = writer.cursor
+    }
+    this.fifo.push(writer.cursor, pending, index)
+    if (sampled) this.samples.expect(writer.cursor)
+    return length + HEADER_BYTES
+  }
+
+  /**
+   * Reserves the next record and encodes `wire` into it (not committed): its payload's length,
+   * or -1 when the ring has no room now. `encodedAt`: where the payload went.
+   */
+  private encode(wire: string | Uint8Array): number {
+    const { writer } = this
+    let at: number
+    if (typeof wire === 'string') {
+      // Worst case 3 UTF-8 bytes per UTF-16 unit: reserve that, encode in place, commit the
+      // actual length. Only a string too big for the worst case pays for counting bytes.
+      let room = wire.length * 3
+      if (room > writer.maxPayload) room = Buffer.byteLength(wire)
+      at = writer.reserve(room)
+      if (at < 0) return -1
+      this.encodedAt = at
+      return writeUtf8(this.requestBytes, wire, at, room)
+    }
+    at = writer.reserve(wire.byteLength)
+    if (at < 0) return -1
+    this.encodedAt = at
+    this.requestBytes.set(wire, at)
+    return wire.byteLength
   }
 
   /** Makes every written record visible to the worker (and wakes it if it sleeps). */
@@ -208,16 +281,13 @@ export class Lane implements AbortTarget {
 
   /** Settles every record that ends at or before `cursor` as completed. */
   private settleUpTo(cursor: number): void {
-    const { fifo, outcomes } = this
     this.samples.collect(cursor)
-    let settled = 0
-    while (fifo.headEndsBy(cursor)) {
-      const index = fifo.headIndex
-      const p = fifo.shift()
-      if (p !== undefined) settleDone(p, outcomes, index)
-      settled++
-    }
-    if (settled > 0) outcomes.completed(settled)
+    const settled = this.fifo.shiftEndedBy(cursor, this.settleDone)
+    if (settled > 0) this.outcomes.completed(settled)
+  }
+
+  private readonly settleDone = (p: Pending | undefined, index: number): void => {
+    if (p !== undefined) settleDone(p, this.outcomes, index)
   }
 
   /**

@@ -119,6 +119,27 @@ describe('AckFifo basics', () => {
   })
 })
 
+describe('AckFifo.shiftEndedBy', () => {
+  it('leaves each entry gone before its callback runs: a callback that pushes, or settles again, is safe', () => {
+    const fifo = new AckFifo(8)
+    for (let i = 0; i < 4; i++) fifo.push(8 * (i + 1), undefined, i)
+    const settled: number[] = []
+    const settle = (_p: Pending | undefined, index: number) => {
+      settled.push(index)
+      if (index === 1) {
+        // An ack that pushes again (a later record), then drains again (nested settle).
+        fifo.push(40, undefined, 9)
+        expect(fifo.shiftEndedBy(24, settle)).toBe(1)
+      }
+    }
+    expect(fifo.shiftEndedBy(24, settle)).toBe(2)
+    expect(settled).toEqual([0, 1, 2])
+    expect(fifo.size).toBe(2)
+    expect(fifo.shiftEndedBy(40, (_p, index) => settled.push(index))).toBe(2)
+    expect(settled).toEqual([0, 1, 2, 3, 9])
+  })
+})
+
 describe('AckFifo.headEndsBy (modular cursors)', () => {
   it('compares ends and cursors across 2^32', () => {
     const fifo = new AckFifo(4)
@@ -161,8 +182,8 @@ describe('AckFifo.headEndsBy (modular cursors)', () => {
 })
 
 type Op =
-  | { kind: 'push'; step: number; pending: 'none' | 'ack' | 'push' | 'run' }
-  | { kind: 'settle'; pick: number; asInt32: boolean }
+  | { kind: 'push'; step: number; pending: 'none' | 'ack' | 'push' | 'run'; shared: boolean }
+  | { kind: 'settle'; pick: number; asInt32: boolean; inOneCall: boolean }
   | { kind: 'shift' }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -172,6 +193,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant('push' as const),
       step: fc.integer({ min: 1, max: 64 }),
       pending: fc.constantFrom('none' as const, 'ack' as const, 'push' as const, 'run' as const),
+      // pushShared(), as a pushMany() stretch does (never for a run()).
+      shared: fc.boolean(),
     }),
   },
   {
@@ -180,6 +203,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant('settle' as const),
       pick: fc.nat(),
       asInt32: fc.boolean(),
+      // shiftEndedBy(), as the lane settles, rather than headEndsBy() + shift() per entry.
+      inOneCall: fc.boolean(),
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'shift' as const }) },
@@ -189,6 +214,8 @@ interface Entry {
   /** Absolute byte position (may pass 2^32); the FIFO sees it modulo 2^32. */
   end: number
   pending: Pending | undefined
+  /** Its place in a pushMany(): the push's serial number here. */
+  index: number
 }
 
 function makePending(kind: 'none' | 'ack' | 'push' | 'run'): Pending | undefined {
@@ -217,11 +244,17 @@ describe('AckFifo against an array model', () => {
             if (op.kind === 'push') {
               const end = last + 8 * op.step
               const pending = makePending(op.pending)
+              const index = pushed.length
               if (model.length === capacity) {
                 expect(() => fifo.push(end % U32, pending)).toThrow(/overflow/)
               } else {
-                fifo.push(end % U32, pending)
-                model.push({ end, pending })
+                if (op.shared && op.pending !== 'run') {
+                  eq(fifo.room, capacity - model.length, 'room')
+                  fifo.pushShared(end % U32, pending, index)
+                } else {
+                  fifo.push(end % U32, pending, index)
+                }
+                model.push({ end, pending, index })
                 pushed.push(pending)
                 last = end
               }
@@ -229,11 +262,27 @@ describe('AckFifo against an array model', () => {
               // Any cursor from the last settled one up to the last end, between ends too.
               const cursor = settled + 8 * (op.pick % ((last - settled) / 8 + 1))
               const wire = op.asInt32 ? (cursor % U32) | 0 : cursor % U32
-              const got = settleUpTo(fifo, wire)
-              const want: (Pending | undefined)[] = []
-              while (model.length > 0 && model[0].end <= cursor) want.push(model.shift()!.pending)
+              const got: (Pending | undefined)[] = []
+              const indices: number[] = []
+              if (op.inOneCall) {
+                const n = fifo.shiftEndedBy(wire, (p, index) => {
+                  got.push(p)
+                  indices.push(index)
+                })
+                eq(n, got.length, 'shiftEndedBy count')
+              } else {
+                while (fifo.headEndsBy(wire)) {
+                  indices.push(fifo.headIndex)
+                  got.push(fifo.shift())
+                }
+              }
+              const want: Entry[] = []
+              while (model.length > 0 && model[0].end <= cursor) want.push(model.shift()!)
               eq(got.length, want.length, 'settled entries')
-              for (let i = 0; i < got.length; i++) eq(got[i], want[i], `settled entry ${i}`)
+              for (let i = 0; i < got.length; i++) {
+                eq(got[i], want[i].pending, `settled entry ${i}`)
+                eq(indices[i], want[i].index, `settled entry ${i}'s index`)
+              }
               shifted.push(...got)
               settled = cursor
             } else if (model.length === 0) {

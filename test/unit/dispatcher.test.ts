@@ -163,6 +163,42 @@ describe('Dispatcher without key', () => {
     expect(idOf(d.pick(undefined))).toBe(1)
   })
 
+  it('pickStretch() gives each message of a stretch the lane pick() would give it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 80 }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.nat({ max: 9 }), { minLength: 3, maxLength: 3 }),
+        (stretches, seeds) => {
+          const a = lanes(0, 0, 0)
+          const b = lanes(0, 0, 0)
+          const one = dispatcher(a, false)
+          const many = dispatcher(b, false)
+          let message = 0
+          /** Backlogs that change with every message, the same for both dispatchers. */
+          const shape = (fake: FakeLane[]) => {
+            for (const lane of fake) lane.writer.backlog = (seeds[lane.id] * (message + 1)) % 7
+          }
+          for (let want of stretches) {
+            while (want > 0) {
+              shape(b)
+              const lane = idOf(many.pickStretch(want))
+              const taken = many.stretch
+              expect(taken).toBeGreaterThan(0)
+              expect(taken).toBeLessThanOrEqual(Math.min(want, PICK_EVERY))
+              for (let i = 0; i < taken; i++, message++) {
+                shape(a)
+                // A re-pick falls on a stretch's first message only: both saw the same backlogs.
+                expect(idOf(one.pick(undefined)), `message ${message}`).toBe(lane)
+              }
+              want -= taken
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
   it('works with a single lane', () => {
     const fake = lanes(100)
     const d = dispatcher(fake, false)

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SAMPLES_AT, statsBytes } from '../../src/lane/protocol.js'
 import { SAMPLE_EVERY, SampleMailboxWriter, sampleSlots } from '../../src/lane/sample-mailbox.js'
 import { LaneSamples, type SampleSink } from '../../src/queue/lane-samples.js'
@@ -35,6 +35,65 @@ describe('LaneSamples', () => {
     const due = Array.from({ length: 5 * SAMPLE_EVERY }, () => samples.due())
     expect(due.filter(Boolean)).toHaveLength(5)
     expect(due.indexOf(true)).toBe(SAMPLE_EVERY - 1)
+  })
+
+  describe('on a busy lane', () => {
+    afterEach(() => {
+      vi.restoreAllMocks()
+    })
+
+    /** Writes `records` records `gapMs` apart (on a fake clock); the indices sampled. */
+    function write(samples: LaneSamples, clock: { now: number }, records: number, gapMs: number) {
+      const picked: number[] = []
+      for (let i = 0; i < records; i++) {
+        clock.now += gapMs
+        if (samples.due()) {
+          picked.push(i)
+          samples.expect(8 * (i + 1))
+          // Collected at once, as a lane that keeps up would: the expect queue stays short.
+          samples.collect(8 * (i + 1))
+        }
+      }
+      return picked
+    }
+
+    it('samples a flooded lane about once per 0.1 ms, down to one record in 1024', () => {
+      const clock = { now: 1000 }
+      vi.spyOn(performance, 'now').mockImplementation(() => clock.now)
+      const { samples } = lane()
+      // 10 M records/s: one in 16 would be a sample every 1.6 µs.
+      const picked = write(samples, clock, 100_000, 0.0001)
+      expect(samples.interval).toBe(1024)
+      const gaps = picked.slice(1).map((at, i) => at - picked[i])
+      expect(gaps.slice(-10)).toEqual(new Array(10).fill(1024))
+      // Every gap is a power of two between the two bounds, and never shrinks on a steady flood.
+      for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(gaps[i - 1])
+      // One in 16 until 64 samples in a row came dense (~1024 records), then thinner each time.
+      expect(gaps.slice(0, 65)).toEqual(new Array(65).fill(SAMPLE_EVERY))
+      expect(gaps.slice(65, 71)).toEqual([32, 64, 128, 256, 512, 1024])
+    })
+
+    it('keeps one in 16 for a burst of 1000 records, whatever their pace', () => {
+      const clock = { now: 1000 }
+      vi.spyOn(performance, 'now').mockImplementation(() => clock.now)
+      const { samples } = lane()
+      expect(write(samples, clock, 1008, 0.0001)).toHaveLength(1008 / SAMPLE_EVERY)
+      expect(samples.interval).toBe(SAMPLE_EVERY)
+    })
+
+    it('holds an interval whose samples are 0.1 to 0.4 ms apart, and returns to 16 when slow', () => {
+      const clock = { now: 1000 }
+      vi.spyOn(performance, 'now').mockImplementation(() => clock.now)
+      const { samples } = lane()
+      // 1 M records/s: one in 128 or 256 is 0.128 or 0.256 ms apart, inside the band.
+      write(samples, clock, 50_000, 0.001)
+      expect([128, 256]).toContain(samples.interval)
+      // 10 k records/s: one in 16 is 1.6 ms apart; the interval halves on each sample.
+      const picked = write(samples, clock, 1000, 0.1)
+      expect(samples.interval).toBe(SAMPLE_EVERY)
+      const last = picked.slice(-4)
+      expect(last.slice(1).map((at, i) => at - last[i])).toEqual(new Array(3).fill(SAMPLE_EVERY))
+    })
   })
 
   it('measures each expected record once RELEASE passes it, and not before', () => {
