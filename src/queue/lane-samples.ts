@@ -26,8 +26,9 @@ const MAX_EVERY = 1024
 
 /**
  * The main thread's half of sampling, for one lane: picks one record in SAMPLE_EVERY (fewer
- * on a busy lane: MIN_GAP_MS) to tag SAMPLED, remembers when it was written, and once the worker has finished it, pairs it with
- * the timings the worker posted (sample-mailbox.ts) into latency, queue wait and service time.
+ * on a busy lane: MIN_GAP_MS) to tag SAMPLED, remembers when it was written, and once the
+ * worker has finished it, pairs it with the timings the worker posted (sample-mailbox.ts) into
+ * latency, queue wait and service time.
  *
  * A sample is collected when RELEASE (or a dead worker's DONE) passes its record, not when the
  * record settles: a record answered on the completion ring (a run() result, a dead letter)
