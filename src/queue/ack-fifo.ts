@@ -45,6 +45,15 @@ export class AckFifo {
     if (this.count === this.capacity) {
       throw new Error(`ack FIFO overflow: ${this.capacity} records unsettled (a conveyor bug)`)
     }
+    this.pushShared(end, pending, index)
+    if (isRun(pending)) this.runs++
+  }
+
+  /**
+   * push() for a pushMany()'s shared callbacks (or none), never a run(), when the caller
+   * checked that the FIFO has room: the per-message path of a batch skips both checks.
+   */
+  pushShared(end: number, pending: Pending | undefined, index: number): void {
     // A compare, not `%`: an integer division per message shows in push → ack.
     let slot = this.head + this.count
     if (slot >= this.capacity) slot -= this.capacity
@@ -52,25 +61,6 @@ export class AckFifo {
     this.pending[slot] = pending
     this.index[slot] = index
     this.count++
-    if (isRun(pending)) this.runs++
-  }
-
-  /**
-   * push() for a pushMany()'s shared callbacks (or none), never a run(); the caller checked
-   * that `room` allows it. The per-message path of a batch: no checks it does not need.
-   */
-  pushShared(end: number, pending: Pending | undefined, index: number): void {
-    let slot = this.head + this.count
-    if (slot >= this.capacity) slot -= this.capacity
-    this.ends[slot] = end | 0
-    this.pending[slot] = pending
-    this.index[slot] = index
-    this.count++
-  }
-
-  /** Entries that may still be pushed. */
-  get room(): number {
-    return this.capacity - this.count
   }
 
   /**
@@ -83,17 +73,11 @@ export class AckFifo {
     cursor: number,
     settle: (pending: Pending | undefined, index: number) => void,
   ): number {
-    const { pending, index, capacity } = this
     let taken = 0
     while (this.headEndsBy(cursor)) {
-      const head = this.head
-      const p = pending[head]
-      pending[head] = undefined
-      this.head = head + 1 === capacity ? 0 : head + 1
-      this.count--
+      const index = this.headIndex
+      settle(this.shift(), index)
       taken++
-      if (isRun(p)) this.runs--
-      settle(p, index[head])
     }
     return taken
   }

@@ -175,6 +175,8 @@ export class Lane implements AbortTarget {
     let unpublished = this.unpublished
     let bytes = this.unpublishedBytes
     let i = from
+    // append()'s steps inline, with pushShared(): calling append() here measured ~8 ns a
+    // message slower (its tracked-pending and FIFO checks), a tenth of a noop message's budget.
     for (; i < last; i++) {
       const length = this.encode(wires[i])
       if (length < 0) break

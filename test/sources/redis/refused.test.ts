@@ -45,8 +45,8 @@ describe.runIf(await brokerUp('redis'))('redisSource() ends on what Redis refuse
     return name
   }
 
-  /** consume() of a redisSource; what it rejects with, and the disconnects heard meanwhile. */
-  async function refused(options: RedisSourceOptions) {
+  /** A started queue with a redisSource beside it, and the events the source sends. */
+  async function started(options: RedisSourceOptions) {
     const { dir, remove } = tempDir('conveyor-redis-refused-')
     dirs.push(remove)
     const journal = join(dir, 'journal')
@@ -67,6 +67,12 @@ describe.runIf(await brokerUp('redis'))('redisSource() ends on what Redis refuse
     const errors: Error[] = []
     source.on('error', (error) => errors.push(error))
     await queue.start()
+    return { queue, source, disconnects, errors, journal }
+  }
+
+  /** consume() of a redisSource; what it rejects with, and the disconnects heard meanwhile. */
+  async function refused(options: RedisSourceOptions) {
+    const { queue, source, disconnects, errors, journal } = await started(options)
     const error = await rejection(queue.consume(source))
     return { error, disconnects, errors, source, journal }
   }
@@ -152,28 +158,12 @@ describe.runIf(await brokerUp('redis'))('redisSource() ends on what Redis refuse
     const stream = key('redis-destroyed')
     await addMessages(admin, stream, 5)
     await admin.xgroup('CREATE', stream, 'g', '0')
-    const { dir, remove } = tempDir('conveyor-redis-destroyed-')
-    dirs.push(remove)
-    const journal = join(dir, 'journal')
-    const queue = createQueue({
-      handler: fixture('journal.mjs'),
-      threads: 1,
-      workerData: { journal },
-    })
-    const source = redisSource({
-      redis: { host: '127.0.0.1', port: 6379 },
+    // close() finds no group to hand entries back to: it says so, on 'error' (collected).
+    const { queue, source, disconnects, journal } = await started({
       stream,
       group: 'g',
       createGroup: false,
-      blockMs: 50,
-      reconnect: { backoffMs: 5, maxBackoffMs: 10 },
-    }) as RedisSource<unknown>
-    running.push({ queue, source })
-    const disconnects: Error[] = []
-    source.on('disconnect', ({ error }) => disconnects.push(error))
-    // close() finds no group to hand entries back to: it says so, here instead of a warning.
-    source.on('error', () => {})
-    await queue.start()
+    })
     const consuming = queue.consume(source)
     consuming.catch(() => {})
     await waitFor(async () => {
