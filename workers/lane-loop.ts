@@ -50,7 +50,9 @@ export async function runLaneLoop(
     let answeredRun = false
     // Once stop() aborted the ring (CLOSED), start no other record: the loop may get here
     // after a wake-up or mid-burst, and the rest must stay in the ring for stop() to hand back.
-    while (!aborted(reader) && (record.offset = reader.next()) >= 0) {
+    // Asked before every record without a fence; with one at every release and clock check
+    // (every record once records are slow), and after the burst.
+    while (!reader.abortedUnfenced && (record.offset = reader.next()) >= 0) {
       record.length = reader.length
       record.tag = reader.tag
       record.start = reader.start
@@ -78,6 +80,7 @@ export async function runLaneLoop(
         checkEvery = (now - lastCheck) / sinceCheck >= 0.05 ? 1 : 64
         sinceCheck = 0
         lastCheck = now
+        if (aborted(reader)) break
         if (now - lastYield > YIELD_EVERY_MS) {
           // Let control calls (broadcast) in; publish progress first.
           reader.release()

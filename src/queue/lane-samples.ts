@@ -80,6 +80,20 @@ export class LaneSamples {
     return (++this.clock & (this.every - 1)) === 0
   }
 
+  /**
+   * due() for a stretch of records written in one go: how many records from now the next
+   * sampled one is (1 … interval). Count the stretch with `skip()` afterwards; in between the
+   * next ones are every `interval` records.
+   */
+  untilDue(): number {
+    return this.every - (this.clock & (this.every - 1))
+  }
+
+  /** Counts `records` written since untilDue(). */
+  skip(records: number): void {
+    this.clock += records
+  }
+
   /** The record ending at `end`, tagged SAMPLED, was just written. */
   expect(end: number): void {
     if (this.count === this.ends.length) {

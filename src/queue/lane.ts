@@ -168,30 +168,35 @@ export class Lane implements AbortTarget {
     to: number,
     pending: Pending | undefined,
   ): number {
-    const { fifo, writer, samples } = this
+    const { fifo, writer, samples, publishBytes } = this
     if (!this.hasEntryRoom()) return 0
     // Checked once: each message below takes one entry (the FIFO, or the drain budget).
     const last = Math.min(to, from + this.limit - fifo.size)
     let unpublished = this.unpublished
     let bytes = this.unpublishedBytes
+    let untilSample = samples.untilDue()
     let i = from
     // append()'s steps inline, with pushShared(): calling append() here measured ~8 ns a
     // message slower (its tracked-pending and FIFO checks), a tenth of a noop message's budget.
     for (; i < last; i++) {
       const length = this.encode(wires[i])
       if (length < 0) break
-      const sampled = samples.due()
+      const sampled = --untilSample === 0
       writer.commit(length, sampled ? Tag.SAMPLED : 0)
       fifo.pushShared(writer.cursor, pending, i)
-      if (sampled) samples.expect(writer.cursor)
+      if (sampled) {
+        samples.expect(writer.cursor)
+        untilSample = samples.interval
+      }
       bytes += length + HEADER_BYTES
       // Mid-stretch publishes let the worker start while the rest is encoded.
-      if (++unpublished >= PUBLISH_EVERY || bytes >= this.publishBytes) {
+      if (++unpublished >= PUBLISH_EVERY || bytes >= publishBytes) {
         writer.publish()
         unpublished = 0
         bytes = 0
       }
     }
+    samples.skip(i - from)
     this.unpublished = unpublished
     this.unpublishedBytes = bytes
     if (unpublished > 0) this.publish()

@@ -182,7 +182,13 @@ describe('AckFifo.headEndsBy (modular cursors)', () => {
 })
 
 type Op =
-  | { kind: 'push'; step: number; pending: 'none' | 'ack' | 'push' | 'run'; shared: boolean }
+  | {
+      kind: 'push'
+      step: number
+      pending: 'none' | 'ack' | 'push' | 'run'
+      shared: boolean
+      again: boolean
+    }
   | { kind: 'settle'; pick: number; asInt32: boolean; inOneCall: boolean }
   | { kind: 'shift' }
 
@@ -195,6 +201,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       pending: fc.constantFrom('none' as const, 'ack' as const, 'push' as const, 'run' as const),
       // pushShared(), as a pushMany() stretch does (never for a run()).
       shared: fc.boolean(),
+      // The previous push's pending again (a batch's callbacks, a loop's ack): entries that
+      // share it form one group in the FIFO.
+      again: fc.boolean(),
     }),
   },
   {
@@ -230,11 +239,13 @@ describe('AckFifo against an array model', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 12 }),
+        // The arrays' first size: they grow (entries wrapped or not) on the way to capacity.
+        fc.integer({ min: 1, max: 12 }),
         // Starts just below 2^32 so most runs cross it.
         fc.integer({ min: 1, max: 2048 }).map((k) => U32 - 8 * k),
         fc.array(opArb, { minLength: 1, maxLength: 200 }),
-        (capacity, start, ops) => {
-          const fifo = new AckFifo(capacity)
+        (capacity, initialSlots, start, ops) => {
+          const fifo = new AckFifo(capacity, initialSlots)
           const model: Entry[] = []
           const shifted: (Pending | undefined)[] = []
           const pushed: (Pending | undefined)[] = []
@@ -243,12 +254,16 @@ describe('AckFifo against an array model', () => {
           for (const op of ops) {
             if (op.kind === 'push') {
               const end = last + 8 * op.step
-              const pending = makePending(op.pending)
+              const previous = pushed[pushed.length - 1]
+              const pending =
+                op.again && pushed.length > 0 && !isRunPending(previous)
+                  ? previous
+                  : makePending(op.pending)
               const index = pushed.length
               if (model.length === capacity) {
                 expect(() => fifo.push(end % U32, pending)).toThrow(/overflow/)
               } else {
-                if (op.shared && op.pending !== 'run') {
+                if (op.shared && !isRunPending(pending)) {
                   fifo.pushShared(end % U32, pending, index)
                 } else {
                   fifo.push(end % U32, pending, index)

@@ -37,6 +37,28 @@ describe('LaneSamples', () => {
     expect(due.indexOf(true)).toBe(SAMPLE_EVERY - 1)
   })
 
+  it('untilDue() and skip() pick the same records as due() one by one, across stretches', () => {
+    const one = lane().samples
+    const many = lane().samples
+    const picked: number[] = []
+    const stretchPicked: number[] = []
+    let written = 0
+    for (const stretch of [1, 5, 16, 15, 17, 40, 3, 64]) {
+      for (let i = 0; i < stretch; i++) if (one.due()) picked.push(written + i)
+      let until = many.untilDue()
+      for (let i = 0; i < stretch; i++) {
+        if (--until === 0) {
+          stretchPicked.push(written + i)
+          until = many.interval
+        }
+      }
+      many.skip(stretch)
+      written += stretch
+    }
+    expect(picked.length).toBe(Math.floor(written / SAMPLE_EVERY))
+    expect(stretchPicked).toEqual(picked)
+  })
+
   describe('on a busy lane', () => {
     afterEach(() => {
       vi.restoreAllMocks()
