@@ -273,30 +273,36 @@ export class Admission {
 
   /**
    * writeFrom() for a batch of unkeyed messages that share what they settle (a pushMany()
-   * without a signal): each lane takes a stretch in one writeMany() call.
+   * without a signal): each lane takes a stretch in one writeMany() call, and is published
+   * when the batch moves on to another lane, and at the end.
    */
   private writeStretches(w: Waiting): boolean {
     const { wires, shared } = w
     const d = this.dispatcher
     const n = wires.length
     let i = w.next
+    let last: Lane | undefined
     try {
       while (i < n) {
         let lane = d.pickStretch(n - i)
         let wrote = lane.writeMany(wires, i, i + d.stretch, shared)
         if (wrote === 0) {
           // Full: the emptiest lane, as write() falls back to; none has room, wait.
+          lane.publishWritten()
           d.repick()
           lane = d.pickStretch(n - i)
           wrote = lane.writeMany(wires, i, i + d.stretch, shared)
           if (wrote === 0) return false
         }
+        if (last !== lane) last?.publishWritten()
+        last = lane
         i += wrote
         this.host.accepted(lane, wrote)
       }
       return true
     } finally {
       w.next = i
+      last?.publishWritten()
     }
   }
 

@@ -74,6 +74,12 @@ export class Dispatcher {
 
   /** The emptiest lane now; also what a full lane falls back to. */
   repick(): Lane {
+    if (this.lanes.length === 1) {
+      // Nothing to choose: reading the lane's RELEASE (a cache line the worker writes) every
+      // PICK_EVERY messages would be the only cost of choosing.
+      this.countdown = Number.POSITIVE_INFINITY
+      return this.lanes[0]
+    }
     let best = 0
     let bestBacklog = Number.POSITIVE_INFINITY
     for (let i = 0; i < this.lanes.length; i++) {

@@ -159,8 +159,10 @@ export class Lane implements AbortTarget {
   /**
    * Writes `wires[from]` up to `wires[to - 1]`, a pushMany()'s stretch for this lane, one record
    * each, as write() would with `index` = the message's place in `wires`; `pending` is the
-   * batch's shared one (or none), never a tracked one. Publishes at the end. Returns how many
-   * went in: fewer than asked when the lane filled up.
+   * batch's shared one (or none), never a tracked one. Returns how many went in: fewer than
+   * asked when the lane filled up. The last records may be left unpublished: the caller
+   * calls publishWritten() once its batch is through with this lane (one publish per batch,
+   * not per stretch).
    */
   writeMany(
     wires: readonly (string | Uint8Array)[],
@@ -199,8 +201,12 @@ export class Lane implements AbortTarget {
     samples.skip(i - from)
     this.unpublished = unpublished
     this.unpublishedBytes = bytes
-    if (unpublished > 0) this.publish()
     return i - from
+  }
+
+  /** Publishes what writeMany() left unpublished, if anything. */
+  publishWritten(): void {
+    if (this.unpublished > 0) this.publish()
   }
 
   /**
@@ -278,11 +284,11 @@ export class Lane implements AbortTarget {
    */
   private readonly flush = (): void => {
     this.flushScheduled = false
-    if (this.unpublished > 0) this.publish()
+    this.publishWritten()
   }
 
   private full(): false {
-    if (this.unpublished > 0) this.publish()
+    this.publishWritten()
     return false
   }
 

@@ -54,6 +54,17 @@ describe('pushMany()', () => {
     expect(queue.stats()).toMatchObject({ pushed: 1000, completed: 1000 })
   })
 
+  it('publishes every lane it wrote before it resolves: workers take the whole batch while the event loop is blocked', async () => {
+    const { queue, journal: j } = await startQueue({ threads: 2 })
+    await queue.pushMany(ids(300))
+    // No event-loop turn from here on: no deferred flush can publish what the call left.
+    const idle = new Int32Array(new SharedArrayBuffer(4))
+    for (let slice = 0; slice < 500 && Atomics.load(j, 0) < 300; slice++)
+      Atomics.wait(idle, 0, 0, 10)
+    expect(Atomics.load(j, 0)).toBe(300)
+    await queue.onIdle()
+  })
+
   it('keeps per-key push order across batches (a key function, or one key for all)', async () => {
     const { queue, journal: j } = await startQueue({ ordering: 'key', threads: 2 })
     const keyOf = (m: Msg) => m.id % 7
