@@ -287,8 +287,8 @@ export class Admission {
         let lane = d.pickStretch(n - i)
         let wrote = lane.writeMany(wires, i, i + d.stretch, shared)
         if (wrote === 0) {
-          // Full: the emptiest lane, as write() falls back to; none has room, wait.
-          lane.publishWritten()
+          // Full: the emptiest lane, as write() falls back to; none has room, wait. (What the
+          // full lane took of this batch is published with `last`, below or in finally.)
           d.repick()
           lane = d.pickStretch(n - i)
           wrote = lane.writeMany(wires, i, i + d.stretch, shared)
