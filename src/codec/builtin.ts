@@ -16,6 +16,7 @@ export const jsonCodec: Codec<unknown> = {
 
 export const stringCodec: Codec<string> = {
   name: 'string',
+  passThrough: true,
   toWire(value) {
     if (typeof value !== 'string')
       throw new TypeError(`codec 'string' takes strings, got ${typeof value}`)
@@ -26,6 +27,7 @@ export const stringCodec: Codec<string> = {
 
 export const bytesCodec: Codec<Uint8Array> = {
   name: 'bytes',
+  passThrough: true,
   toWire(value) {
     if (!(value instanceof Uint8Array)) {
       throw new TypeError(`codec 'bytes' takes a Uint8Array or Buffer, got ${typeof value}`)

@@ -6,6 +6,12 @@
  */
 export interface Codec<T = unknown> {
   readonly name: string
+  /**
+   * `toWire` only checks its argument's type and returns it as it is (the string and bytes
+   * codecs): a pushMany() then writes the caller's messages without building an array of
+   * their wire forms, and copies the batch only if it has to wait.
+   */
+  readonly passThrough?: boolean
   toWire(value: T): string | Uint8Array
   fromWire(ring: Buffer, offset: number, length: number): T
 }

@@ -18,7 +18,7 @@ export interface AdmissionHost {
 
 /** A push() or pushMany() waiting for room: its messages, encoded, written in order. */
 interface Waiting {
-  wires: (string | Uint8Array)[]
+  wires: readonly (string | Uint8Array)[]
   /** The first message not written yet. */
   next: number
   tag: number
@@ -172,8 +172,11 @@ export class Admission {
       return Promise.reject(this.full())
     }
     const n = messages.length
+    // A pass-through codec's wire forms are the messages themselves: no array of them.
+    const passThrough = this.codec.passThrough === true
+    const wires: (string | Uint8Array)[] = passThrough ? [] : new Array(n)
     const w: Waiting = {
-      wires: new Array(n),
+      wires: passThrough ? (messages as readonly (string | Uint8Array)[]) : wires,
       next: 0,
       tag: 0,
       keys: undefined,
@@ -193,7 +196,7 @@ export class Admission {
           throw this.encodeFailed(err, ` at index ${i}`)
         }
         if (this.tooLarge(wire)) throw this.tooLargeError(wire, ` at index ${i}`)
-        w.wires[i] = wire
+        if (!passThrough) wires[i] = wire
       }
       if (typeof keys === 'function') {
         w.keys = new Array(n)
@@ -220,6 +223,8 @@ export class Admission {
       }
       if (this.maxWaiting === 0) return Promise.reject(withAccepted(this.full(), w))
     }
+    // What waits is the batch as it was pushed, whatever the caller does with its array.
+    if (passThrough) w.wires = w.wires.slice()
     return this.list(w)
   }
 

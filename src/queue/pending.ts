@@ -128,6 +128,28 @@ export function settleDone(p: Pending | undefined, s: Settlements, index: number
   }
 }
 
+/**
+ * settleDone() for `count` messages that share `p` (an ack FIFO group's run), the first at
+ * `index`: what to call is found once, then called per message.
+ */
+export function settleDoneRun(
+  p: Pending | undefined,
+  s: Settlements,
+  index: number,
+  count: number,
+): void {
+  if (p === undefined) return
+  const { fence } = s
+  if (typeof p === 'function') {
+    for (let i = 0; i < count; i++) fence.call0(p)
+  } else if (p.kind === 'many') {
+    const { ack } = p
+    if (ack) for (let i = 0; i < count; i++) fence.call1(ack, index + i)
+  } else {
+    for (let i = 0; i < count; i++) settleDone(p, s, index + i)
+  }
+}
+
 /** A run() caller's result (ignored when its signal already rejected it). */
 export function settleResult(p: Pending | undefined, value: unknown): void {
   if (!isRun(p)) return

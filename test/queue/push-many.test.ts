@@ -91,6 +91,26 @@ describe('pushMany()', () => {
     expect(acked).toEqual(batch.map((_, i) => i))
   })
 
+  it('a batch that waits writes what was pushed, even if the caller reuses its array (codec string)', async () => {
+    const j = journal(2000)
+    const queue = makeQueue({
+      handler: fixture('string-journal.mjs'),
+      threads: 1,
+      codec: 'string',
+      laneBytes: 4096,
+      workerData: { journal: j.buffer },
+    })
+    await queue.start()
+    // A 4 KiB lane takes 256 of these at most: most of the batch waits for room.
+    const batch = Array.from({ length: 2000 }, (_, i) => String(i).padStart(8, '0'))
+    const pushed = [...batch]
+    const written = queue.pushMany(batch)
+    batch.fill('99999999')
+    await written
+    await queue.onIdle()
+    expect(handled(j)).toEqual(pushed.map(Number))
+  })
+
   it('writes nothing unless every message encodes, fits and has a valid key', async () => {
     const { queue } = await startQueue({ laneBytes: 4096 })
     const circular: Record<string, unknown> = { id: 3 }

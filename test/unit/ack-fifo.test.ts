@@ -119,24 +119,26 @@ describe('AckFifo basics', () => {
   })
 })
 
-describe('AckFifo.shiftEndedBy', () => {
-  it('leaves each entry gone before its callback runs: a callback that pushes, or settles again, is safe', () => {
+describe('AckFifo.takeEnded', () => {
+  it('takes the ended entries of one group at a time, gone before they are settled', () => {
     const fifo = new AckFifo(8)
-    for (let i = 0; i < 4; i++) fifo.push(8 * (i + 1), undefined, i)
-    const settled: number[] = []
-    const settle = (_p: Pending | undefined, index: number) => {
-      settled.push(index)
-      if (index === 1) {
-        // An ack that pushes again (a later record), then drains again (nested settle).
-        fifo.push(40, undefined, 9)
-        expect(fifo.shiftEndedBy(24, settle)).toBe(1)
-      }
-    }
-    expect(fifo.shiftEndedBy(24, settle)).toBe(2)
-    expect(settled).toEqual([0, 1, 2])
-    expect(fifo.size).toBe(2)
-    expect(fifo.shiftEndedBy(40, (_p, index) => settled.push(index))).toBe(2)
-    expect(settled).toEqual([0, 1, 2, 3, 9])
+    const batch = makePending('many')
+    const ack = makePending('ack')
+    for (let i = 0; i < 3; i++) fifo.push(8 * (i + 1), batch, i)
+    fifo.push(32, ack)
+    fifo.push(40, batch, 7)
+    expect(fifo.takeEnded(20)).toBe(2)
+    expect([fifo.takenPending, fifo.takenIndex, fifo.size]).toEqual([batch, 0, 3])
+    // A push between two takes (an ack that pushes) lands after every entry.
+    fifo.push(48, batch, 8)
+    expect(fifo.takeEnded(48)).toBe(1)
+    expect([fifo.takenPending, fifo.takenIndex]).toEqual([batch, 2])
+    expect(fifo.takeEnded(48)).toBe(1)
+    expect(fifo.takenPending).toBe(ack)
+    // Index 8 follows 7: one group.
+    expect(fifo.takeEnded(48)).toBe(2)
+    expect([fifo.takenPending, fifo.takenIndex, fifo.size]).toEqual([batch, 7, 0])
+    expect(fifo.takeEnded(1024)).toBe(0)
   })
 })
 
@@ -185,9 +187,12 @@ type Op =
   | {
       kind: 'push'
       step: number
-      pending: 'none' | 'ack' | 'push' | 'run'
-      shared: boolean
+      pending: 'none' | 'ack' | 'push' | 'run' | 'many'
+      /** Entries in one run (pushEnd() each, then one endRun()), as a pushMany() stretch. */
+      run: number
       again: boolean
+      /** The run's first index skips ahead: a batch's messages went to another lane between. */
+      gap: boolean
     }
   | { kind: 'settle'; pick: number; asInt32: boolean; inOneCall: boolean }
   | { kind: 'shift' }
@@ -198,12 +203,19 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('push' as const),
       step: fc.integer({ min: 1, max: 64 }),
-      pending: fc.constantFrom('none' as const, 'ack' as const, 'push' as const, 'run' as const),
-      // pushShared(), as a pushMany() stretch does (never for a run()).
-      shared: fc.boolean(),
+      pending: fc.constantFrom(
+        'none' as const,
+        'ack' as const,
+        'push' as const,
+        'run' as const,
+        'many' as const,
+      ),
+      // 0: push() of one entry; more: a run (never for a run()).
+      run: fc.oneof({ weight: 2, arbitrary: fc.constant(0) }, fc.integer({ min: 1, max: 5 })),
       // The previous push's pending again (a batch's callbacks, a loop's ack): entries that
       // share it form one group in the FIFO.
       again: fc.boolean(),
+      gap: fc.boolean(),
     }),
   },
   {
@@ -212,7 +224,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant('settle' as const),
       pick: fc.nat(),
       asInt32: fc.boolean(),
-      // shiftEndedBy(), as the lane settles, rather than headEndsBy() + shift() per entry.
+      // takeEnded(), as the lane settles, rather than headEndsBy() + shift() per entry.
       inOneCall: fc.boolean(),
     }),
   },
@@ -223,14 +235,17 @@ interface Entry {
   /** Absolute byte position (may pass 2^32); the FIFO sees it modulo 2^32. */
   end: number
   pending: Pending | undefined
-  /** Its place in a pushMany(): the push's serial number here. */
+  /** Its place in its pushMany(): checked for a batch's callbacks only (others ignore it). */
   index: number
 }
 
-function makePending(kind: 'none' | 'ack' | 'push' | 'run'): Pending | undefined {
+function makePending(kind: 'none' | 'ack' | 'push' | 'run' | 'many'): Pending | undefined {
   if (kind === 'none') return undefined
   if (kind === 'ack') return () => {}
   if (kind === 'push') return { kind: 'push', nack: () => {} }
+  if (kind === 'many') {
+    return { kind: 'many', ack: () => {}, nack: undefined, tracked: false, detach: undefined }
+  }
   return run()
 }
 
@@ -251,26 +266,35 @@ describe('AckFifo against an array model', () => {
           const pushed: (Pending | undefined)[] = []
           let last = start
           let settled = start
+          let nextIndex = 0
           for (const op of ops) {
             if (op.kind === 'push') {
-              const end = last + 8 * op.step
               const previous = pushed[pushed.length - 1]
               const pending =
                 op.again && pushed.length > 0 && !isRunPending(previous)
                   ? previous
                   : makePending(op.pending)
-              const index = pushed.length
-              if (model.length === capacity) {
-                expect(() => fifo.push(end % U32, pending)).toThrow(/overflow/)
-              } else {
-                if (op.shared && !isRunPending(pending)) {
-                  fifo.pushShared(end % U32, pending, index)
-                } else {
-                  fifo.push(end % U32, pending, index)
-                }
-                model.push({ end, pending, index })
+              const first = nextIndex + (op.gap ? 3 : 0)
+              const n = isRunPending(pending) ? 0 : op.run
+              if (n === 0 && model.length === capacity) {
+                expect(() => fifo.push((last + 8 * op.step) % U32, pending)).toThrow(/overflow/)
+              } else if (n === 0) {
+                last += 8 * op.step
+                fifo.push(last % U32, pending, first)
+                model.push({ end: last, pending, index: first })
                 pushed.push(pending)
-                last = end
+                nextIndex = first + 1
+              } else {
+                // The lane checks room for the whole run first.
+                const k = Math.min(n, capacity - model.length)
+                for (let j = 0; j < k; j++) {
+                  last += 8 * op.step
+                  fifo.pushEnd(last % U32)
+                  model.push({ end: last, pending, index: first + j })
+                  pushed.push(pending)
+                }
+                fifo.endRun(k, pending, first)
+                nextIndex = first + k
               }
             } else if (op.kind === 'settle') {
               // Any cursor from the last settled one up to the last end, between ends too.
@@ -279,11 +303,13 @@ describe('AckFifo against an array model', () => {
               const got: (Pending | undefined)[] = []
               const indices: number[] = []
               if (op.inOneCall) {
-                const n = fifo.shiftEndedBy(wire, (p, index) => {
-                  got.push(p)
-                  indices.push(index)
-                })
-                eq(n, got.length, 'shiftEndedBy count')
+                let n: number
+                while ((n = fifo.takeEnded(wire)) > 0) {
+                  for (let j = 0; j < n; j++) {
+                    got.push(fifo.takenPending)
+                    indices.push(fifo.takenIndex + j)
+                  }
+                }
               } else {
                 while (fifo.headEndsBy(wire)) {
                   indices.push(fifo.headIndex)
@@ -295,7 +321,9 @@ describe('AckFifo against an array model', () => {
               eq(got.length, want.length, 'settled entries')
               for (let i = 0; i < got.length; i++) {
                 eq(got[i], want[i].pending, `settled entry ${i}`)
-                eq(indices[i], want[i].index, `settled entry ${i}'s index`)
+                if (isBatchPending(want[i].pending)) {
+                  eq(indices[i], want[i].index, `settled entry ${i}'s index`)
+                }
               }
               shifted.push(...got)
               settled = cursor
@@ -303,6 +331,7 @@ describe('AckFifo against an array model', () => {
               expect(() => fifo.shift()).toThrow(/underflow/)
             } else {
               const entry = model.shift()!
+              if (isBatchPending(entry.pending)) eq(fifo.headIndex, entry.index, 'head index')
               eq(fifo.shift(), entry.pending, 'shifted entry')
               shifted.push(entry.pending)
               // A forced shift acts as if RELEASE reached its end.
@@ -330,6 +359,10 @@ describe('AckFifo against an array model', () => {
 
 function isRunPending(p: Pending | undefined): boolean {
   return typeof p === 'object' && p.kind === 'run'
+}
+
+function isBatchPending(p: Pending | undefined): boolean {
+  return typeof p === 'object' && p.kind === 'many'
 }
 
 describe('capacity invariant: ringBytes/8 entries cover a ring of minimum-size records', () => {
