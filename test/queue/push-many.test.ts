@@ -111,6 +111,38 @@ describe('pushMany()', () => {
     expect(handled(j)).toEqual(pushed.map(Number))
   })
 
+  it('acks that push into a full lane: each push waits, every message is acked once, the batch in order', async () => {
+    const j = journal(4000)
+    const queue = makeQueue({
+      handler: fixture('string-journal.mjs'),
+      threads: 1,
+      codec: 'string',
+      laneBytes: 4096,
+      workerData: { journal: j.buffer },
+    })
+    await queue.start()
+    const acked: number[] = []
+    const followUps: Promise<void>[] = []
+    let followUpsAcked = 0
+    // Empty messages: 8-byte records, so the lane's ack FIFO (4096/8 entries) fills with its
+    // ring, and an ack's push into a full lane asks it to apply progress while it does so.
+    const batch = new Array<string>(1000).fill('')
+    await queue.pushMany(batch, {
+      ack: (i) => {
+        acked.push(i)
+        // Two for each one settled: the lane fills while its acks run.
+        for (let k = 0; k < 2; k++) followUps.push(queue.push('', { ack: () => followUpsAcked++ }))
+      },
+    })
+    await waitFor(() => acked.length === 1000, 'every ack of the batch')
+    await Promise.all(followUps)
+    await queue.onIdle()
+    expect(acked).toEqual(batch.map((_, i) => i))
+    expect(followUpsAcked).toBe(2000)
+    expect(Atomics.load(j, 0)).toBe(3000)
+    expect(queue.stats()).toMatchObject({ pushed: 3000, completed: 3000 })
+  })
+
   it('writes nothing unless every message encodes, fits and has a valid key', async () => {
     const { queue } = await startQueue({ laneBytes: 4096 })
     const circular: Record<string, unknown> = { id: 3 }
