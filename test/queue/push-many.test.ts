@@ -41,6 +41,20 @@ async function startQueue(
   return { queue, journal: j }
 }
 
+/** One thread, one 4 KiB lane, codec 'string': the handler journals Number(message). */
+async function startStringQueue(size: number) {
+  const j = journal(size)
+  const queue = makeQueue({
+    handler: fixture('string-journal.mjs'),
+    threads: 1,
+    codec: 'string',
+    laneBytes: 4096,
+    workerData: { journal: j.buffer },
+  }) as Queue<string, void>
+  await queue.start()
+  return { queue, journal: j }
+}
+
 const ids = (n: number, from = 0): Msg[] => Array.from({ length: n }, (_, i) => ({ id: from + i }))
 
 describe('pushMany()', () => {
@@ -92,15 +106,7 @@ describe('pushMany()', () => {
   })
 
   it('a batch that waits writes what was pushed, even if the caller reuses its array (codec string)', async () => {
-    const j = journal(2000)
-    const queue = makeQueue({
-      handler: fixture('string-journal.mjs'),
-      threads: 1,
-      codec: 'string',
-      laneBytes: 4096,
-      workerData: { journal: j.buffer },
-    })
-    await queue.start()
+    const { queue, journal: j } = await startStringQueue(2000)
     // A 4 KiB lane takes 256 of these at most: most of the batch waits for room.
     const batch = Array.from({ length: 2000 }, (_, i) => String(i).padStart(8, '0'))
     const pushed = [...batch]
@@ -112,15 +118,7 @@ describe('pushMany()', () => {
   })
 
   it('acks that push into a full lane: each push waits, every message is acked once, the batch in order', async () => {
-    const j = journal(4000)
-    const queue = makeQueue({
-      handler: fixture('string-journal.mjs'),
-      threads: 1,
-      codec: 'string',
-      laneBytes: 4096,
-      workerData: { journal: j.buffer },
-    })
-    await queue.start()
+    const { queue, journal: j } = await startStringQueue(4000)
     const acked: number[] = []
     const followUps: Promise<void>[] = []
     let followUpsAcked = 0
