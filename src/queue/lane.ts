@@ -202,6 +202,7 @@ export class Lane implements AbortTarget {
         }
       }
     } finally {
+      // Even after a throw (none is expected): no entry may be left without its group.
       fifo.endRun(i - from, pending, from)
     }
     samples.skip(i - from)
