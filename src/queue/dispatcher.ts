@@ -5,9 +5,11 @@ const PICK_EVERY = 32
 
 /**
  * Where keys were before a resize with ordering 'key', until the old lanes have finished
- * what they held then. A key whose lane changed waits until its old lane's RELEASE passes
- * the lane's write cursor at the switch (its `fence`): every message of that key written
- * before the switch is done, so the key's order holds in its new lane. Keys whose lane did
+ * what they held then. A key whose lane changed waits until its old lane has settled every
+ * record up to the lane's write cursor at the switch (its `fence`): every message of that key
+ * written before the switch has had its ack or nack, so the key's order holds in its new
+ * lane, acks included. (RELEASE passing the fence is not enough: the old lane's acks come
+ * when the main thread applies it, and the new lane's may come first.) Keys whose lane did
  * not change never wait.
  */
 export class Transition {
@@ -17,9 +19,9 @@ export class Transition {
     this.fences = new Map(lanes.map((lane) => [lane, lane.writer.cursor]))
   }
 
-  /** Whether `lane` finished every record written to it before the switch. */
+  /** Whether `lane` settled every record written to it before the switch. */
   passed(lane: Lane): boolean {
-    return ((lane.writer.released - this.fences.get(lane)!) | 0) >= 0
+    return lane.settledThrough(this.fences.get(lane)!)
   }
 
   /** Every old lane is past its fence: the transition is over. */

@@ -130,6 +130,11 @@ export class Lane implements AbortTarget {
     return this.fifo.size > 0 || this.samples.expecting > 0
   }
 
+  /** Whether every record that ends at or before `cursor` is settled (its ack or nack ran). */
+  settledThrough(cursor: number): boolean {
+    return !this.fifo.headEndsBy(cursor)
+  }
+
   /** run() calls waiting for a result here: their caller is latency-sensitive. */
   get awaitingResults(): number {
     return this.fifo.awaitingResults

@@ -1,6 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { stringCodec } from '../../src/codec/builtin.js'
 import { Dispatcher, hashKey, jumpHash, laneOfKey, Transition } from '../../src/queue/dispatcher.js'
+import { Lane } from '../../src/queue/lane.js'
+import { SLOT } from '../../src/ring/layout.js'
 
 const PICK_EVERY = 32
 
@@ -246,12 +249,18 @@ describe('jumpHash (consistent)', () => {
 })
 
 describe('a transition after a resize', () => {
-  /** A lane whose writer has written up to `cursor` and released up to `released`. */
-  function lane(cursor: number, released: number) {
-    return { writer: { cursor, released, backlog: 0 } }
+  /** A lane whose writer has written up to `cursor` and whose main side settled up to `settled`. */
+  function lane(cursor: number, settled: number) {
+    return {
+      writer: { cursor, backlog: 0 },
+      settled,
+      settledThrough(c: number) {
+        return ((this.settled - c) | 0) >= 0
+      },
+    }
   }
 
-  it('holds a key that changed lane until its old lane passed its fence; others never wait', () => {
+  it('holds a key that changed lane until its old lane settled up to its fence; others never wait', () => {
     const a = lane(800, 100)
     const b = lane(0, 0)
     const transition = new Transition([a] as never)
@@ -267,18 +276,37 @@ describe('a transition after a resize', () => {
     for (const k of stayed) expect(d.pick(k)).toBe(a)
     for (const k of moved) expect(d.pick(k)).toBeUndefined()
     expect(transition.done).toBe(false)
-    // Lane a writes on past the fence (keys that stayed), and releases up to the fence.
+    // Lane a writes on past the fence (keys that stayed), and settles up to the fence.
     a.writer.cursor = 1600
-    a.writer.released = 800
+    a.settled = 800
     for (const k of moved) expect(d.pick(k)).toBe(b)
     expect(transition.done).toBe(true)
   })
 
-  it('compares cursors modulo 2^32', () => {
-    const a = lane(0xfffffff8, 0xfffffff0)
-    const transition = new Transition([a] as never)
-    expect(transition.passed(a as never)).toBe(false)
-    a.writer.released = 8 // wrapped past the fence
-    expect(transition.passed(a as never)).toBe(true)
+  it('a real lane: RELEASE past its fence is not enough, its acks must have run', () => {
+    const acks: string[] = []
+    const outcomes = {
+      fence: { call0: (f: () => void) => f(), call1() {}, call2() {}, call3() {} },
+      completed() {},
+      failed() {},
+      deadLettered() {},
+      rejected() {},
+      aborted() {},
+      sampled() {},
+      sampleDropped() {},
+    }
+    const lane = new Lane(0, 4096, stringCodec, outcomes)
+    lane.write('a', 0, () => acks.push('a'))
+    lane.write('b', 0, () => acks.push('b'))
+    lane.publish()
+    const transition = new Transition([lane])
+    expect(transition.passed(lane)).toBe(false)
+    // The worker finished both and released them; the main thread has not applied it yet.
+    Atomics.store(new Int32Array(lane.requests), SLOT.RELEASE, lane.writer.cursor | 0)
+    expect(transition.passed(lane)).toBe(false)
+    lane.drain()
+    expect(acks).toEqual(['a', 'b'])
+    expect(transition.passed(lane)).toBe(true)
+    expect(transition.done).toBe(true)
   })
 })
