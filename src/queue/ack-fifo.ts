@@ -37,8 +37,10 @@ export class AckFifo {
   private head = 0
   private count = 0
   private awaiting = 0
-  /** Groups of consecutive entries, oldest first: what each settles, entries left in it, and
-   * the pushMany() index of its oldest entry. */
+  /**
+   * Groups of consecutive entries, oldest first: what each settles, entries left in it, and
+   * the pushMany() index of its oldest entry.
+   */
   private groupPending: (Pending | undefined)[]
   private groupLength: Int32Array
   private groupIndex: Int32Array
@@ -175,10 +177,6 @@ export class AckFifo {
   /** Removes the oldest entry; returns what to settle. */
   shift(): Pending | undefined {
     if (this.count === 0) throw new Error('ack FIFO underflow (a conveyor bug)')
-    return this.take()
-  }
-
-  private take(): Pending | undefined {
     this.head = this.head + 1 === this.slots ? 0 : this.head + 1
     this.count--
     const group = this.groupHead

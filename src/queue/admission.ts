@@ -174,9 +174,9 @@ export class Admission {
     const n = messages.length
     // A pass-through codec's wire forms are the messages themselves: no array of them.
     const passThrough = this.codec.passThrough === true
-    const wires: (string | Uint8Array)[] = passThrough ? [] : new Array(n)
+    const wires: (string | Uint8Array)[] | undefined = passThrough ? undefined : new Array(n)
     const w: Waiting = {
-      wires: passThrough ? (messages as readonly (string | Uint8Array)[]) : wires,
+      wires: wires ?? (messages as readonly (string | Uint8Array)[]),
       next: 0,
       tag: 0,
       keys: undefined,
@@ -196,7 +196,7 @@ export class Admission {
           throw this.encodeFailed(err, ` at index ${i}`)
         }
         if (this.tooLarge(wire)) throw this.tooLargeError(wire, ` at index ${i}`)
-        if (!passThrough) wires[i] = wire
+        if (wires) wires[i] = wire
       }
       if (typeof keys === 'function') {
         w.keys = new Array(n)

@@ -30,7 +30,7 @@ import {
   type Pending,
   type Settlements,
   settleAborted,
-  settleDoneRun,
+  settleDone,
   settleGaveUp,
   settleResult,
   settleUnprocessed,
@@ -312,7 +312,7 @@ export class Lane implements AbortTarget {
     let n: number
     while ((n = fifo.takeEnded(cursor)) > 0) {
       settled += n
-      settleDoneRun(fifo.takenPending, outcomes, fifo.takenIndex, n)
+      settleDone(fifo.takenPending, outcomes, fifo.takenIndex, n)
     }
     if (settled > 0) outcomes.completed(settled)
   }

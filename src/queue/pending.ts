@@ -104,35 +104,11 @@ function detach(p: Pending | undefined): void {
 }
 
 /**
- * The handler finished the message (no result awaited). `index`: the message's place in its
- * pushMany() (kept by the ack FIFO) when `p` is the batch's shared callbacks.
+ * The handler finished `count` messages that share `p` (a run of one ack FIFO group), the
+ * first at `index` (its place in its pushMany(), when `p` is the batch's shared callbacks; the
+ * FIFO keeps it). What to call is found once, then called per message.
  */
-export function settleDone(p: Pending | undefined, s: Settlements, index: number): void {
-  if (p === undefined) return
-  if (typeof p === 'function') {
-    s.fence.call0(p)
-    return
-  }
-  if (p.kind === 'many') {
-    if (p.ack) s.fence.call1(p.ack, index)
-    return
-  }
-  detach(p)
-  if (p.kind === 'push') {
-    if (p.ack) s.fence.call0(p.ack)
-  } else if (p.kind === 'batch') {
-    if (p.batch.ack) s.fence.call1(p.batch.ack, p.index)
-  } else {
-    // Cannot happen: a result-awaiting record always gets a completion first.
-    p.reject(new ConveyorError('WORKER_DIED', 'the message was finished without a result'))
-  }
-}
-
-/**
- * settleDone() for `count` messages that share `p` (an ack FIFO group's run), the first at
- * `index`: what to call is found once, then called per message.
- */
-export function settleDoneRun(
+export function settleDone(
   p: Pending | undefined,
   s: Settlements,
   index: number,
@@ -142,11 +118,25 @@ export function settleDoneRun(
   const { fence } = s
   if (typeof p === 'function') {
     for (let i = 0; i < count; i++) fence.call0(p)
-  } else if (p.kind === 'many') {
+    return
+  }
+  if (p.kind === 'many') {
     const { ack } = p
     if (ack) for (let i = 0; i < count; i++) fence.call1(ack, index + i)
-  } else {
-    for (let i = 0; i < count; i++) settleDone(p, s, index + i)
+    return
+  }
+  // A message's own pending (a push or run() with options, one message of a batch with a
+  // signal): each is its own object, so its group holds it alone.
+  for (let i = 0; i < count; i++) {
+    detach(p)
+    if (p.kind === 'push') {
+      if (p.ack) fence.call0(p.ack)
+    } else if (p.kind === 'batch') {
+      if (p.batch.ack) fence.call1(p.batch.ack, p.index)
+    } else {
+      // Cannot happen: a result-awaiting record always gets a completion first.
+      p.reject(new ConveyorError('WORKER_DIED', 'the message was finished without a result'))
+    }
   }
 }
 
